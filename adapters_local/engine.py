@@ -1,0 +1,48 @@
+"""Entry point for the gateway's local provider: ``load_engine``.
+
+Importing this module stays cheap (no torch); the model is loaded when ``load_engine`` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from adapters_local.compose import parse_composition
+
+if TYPE_CHECKING:
+    from adapters_local.engine_worker import LocalEngine
+
+
+def load_engine(
+    base: str = "builtin",
+    adapters: Mapping[str, str | Path] | None = None,
+    device: str | None = None,
+) -> LocalEngine:
+    """Load ``base`` ("builtin" or a Hugging Face folder) with ``adapters`` (name → folder).
+
+    An adapter value may also compose adapters listed before it:
+    ``"weighted:a=0.7,b=0.3"`` (a weighted LoRA mix) or ``"stack:lora+bottleneck"``.
+    Raises ``adapters_local.models.ModelError`` with a one-line message for unusable folders.
+    """
+    from adapters_local.engine_worker import LocalEngine
+    from adapters_local.models import pick_device
+    from adapters_local.served_model import ServedModel
+
+    model = ServedModel(base, pick_device(device))
+    folders = {n: v for n, v in (adapters or {}).items() if parse_composition(str(v)) is None}
+    # LoRA folders first: peft wraps the model, and bottleneck hooks go on the wrapped layers.
+    for name, value in sorted(folders.items(), key=lambda kv: not _is_lora(kv[1])):
+        model.load_adapter(name, Path(value))
+    for name, value in (adapters or {}).items():
+        composition = parse_composition(str(value))
+        if composition is not None:
+            composition.apply(model, name)
+    return LocalEngine(model)
+
+
+def _is_lora(folder: str | Path) -> bool:
+    from adapters_local.served_model import is_lora_folder
+
+    return is_lora_folder(Path(folder))

@@ -1,0 +1,83 @@
+"""The contract between the gateway's local provider and the local inference engine.
+
+The engine is synchronous and thread-based (torch releases the GIL while it computes); the
+gateway bridges its callbacks onto the event loop. Keeping the contract in plain dataclasses
+lets the gateway import it without importing torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Role = Literal["system", "user", "assistant"]
+StopReason = Literal["end_turn", "max_tokens", "stop_sequence"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    messages: tuple[ChatMessage, ...]
+    max_new_tokens: int = 256
+    temperature: float | None = None  # None or 0 means greedy
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    adapter: str | None = None  # None means the base model alone
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    stop_reason: StopReason
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: BaseException
+
+
+GenerationEvent = TextDelta | Finished | Failed
+Emit = Callable[[GenerationEvent], None]
+
+
+@dataclass
+class EngineStats:
+    """Counters the engine keeps so batching can be observed (tests, /metrics)."""
+
+    batches: int = 0
+    requests: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
+
+
+class InferenceEngine(Protocol):
+    """What the gateway needs from a local model.
+
+    ``submit`` returns at once; the engine calls ``emit`` from its worker thread with zero or
+    more ``TextDelta`` then exactly one ``Finished`` or ``Failed``. The returned callable
+    cancels the request (the engine then emits ``Finished`` or nothing further).
+    """
+
+    @property
+    def base_name(self) -> str: ...
+
+    @property
+    def adapter_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def stats(self) -> EngineStats: ...
+
+    def submit(self, request: GenerationRequest, emit: Emit) -> Callable[[], None]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,167 @@
+"""One base model with every adapter the engine serves, loaded once.
+
+A request names a *route*: a LoRA (peft, selected per batch row with ``adapter_names``), a
+bottleneck adapter (our hooks, selected per row too), both stacked, or neither. Weighted LoRA
+mixes become new peft adapters through ``add_weighted_adapter``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapters_local.bottleneck.config import is_bottleneck_folder
+from adapters_local.models import ModelError, load_model, load_tokenizer, resolve_base
+
+BASE_ROW = "__base__"  # peft's name for "no LoRA" in a mixed batch
+
+
+@dataclass(frozen=True)
+class Route:
+    lora: str | None = None
+    bottleneck: str | None = None
+
+
+def is_lora_folder(folder: Path) -> bool:
+    config = folder / "adapter_config.json"
+    if not config.is_file():
+        return False
+    return str(json.loads(config.read_text()).get("peft_type", "")).upper() == "LORA"
+
+
+class ServedModel:
+    """Not thread-safe: the engine's worker thread is its only user."""
+
+    def __init__(self, base: str | Path, device: str) -> None:
+        self.base_path = resolve_base(base)
+        self.base_name = str(base)
+        self.device = device
+        self.tokenizer = load_tokenizer(self.base_path)
+        self.model: Any = load_model(self.base_path, device)
+        self.model.eval()
+        # transformers 5.24 renamed past_key_values to cache; older versions know only the former.
+        forward_params = inspect.signature(type(self.model).forward).parameters
+        self._cache_kwarg = "cache" if "cache" in forward_params else "past_key_values"
+        self.routes: dict[str, Route] = {}
+        self._bottlenecks: Any = None  # BottleneckHost, created on the first bottleneck
+
+    @property
+    def has_lora(self) -> bool:
+        return hasattr(self.model, "peft_config")
+
+    def load_adapter(self, name: str, folder: Path) -> None:
+        if name in self.routes or name == BASE_ROW:
+            raise ModelError(f"adapter name {name!r} is already in use")
+        if is_lora_folder(folder):
+            self._load_lora(name, folder)
+            self.routes[name] = Route(lora=name)
+        elif is_bottleneck_folder(folder):
+            from adapters_local.bottleneck.modules import BottleneckAdapter
+
+            self._host().add(name, BottleneckAdapter.load(folder))
+            self.routes[name] = Route(bottleneck=name)
+        else:
+            raise ModelError(f"{folder} holds neither a LoRA nor a bottleneck adapter")
+
+    def _load_lora(self, name: str, folder: Path) -> None:
+        from peft import PeftModel
+
+        if self.has_lora:
+            self.model.load_adapter(str(folder), adapter_name=name)
+        else:
+            if self._bottlenecks is not None:
+                raise ModelError("load LoRA adapters before bottleneck adapters")
+            self.model = PeftModel.from_pretrained(self.model, str(folder), adapter_name=name)
+        self.model.eval()
+
+    def _host(self) -> Any:
+        from adapters_local.bottleneck.modules import BottleneckHost
+
+        if self._bottlenecks is None:
+            self._bottlenecks = BottleneckHost(self.model)
+        return self._bottlenecks
+
+    def add_weighted_lora(self, name: str, weights: Mapping[str, float]) -> None:
+        """A new LoRA equal to the weighted sum of existing ones' updates."""
+        if name in self.routes:
+            raise ModelError(f"adapter name {name!r} is already in use")
+        loras = [n for n in weights if self.routes.get(n, Route()).lora == n]
+        if not loras or len(loras) != len(weights):
+            raise ModelError("a weighted mix takes LoRA adapters only")
+        # "cat" concatenates the low-rank factors, so the mix's update is exactly the weighted sum
+        # of the parts' updates (other combination types approximate it).
+        self.model.add_weighted_adapter(
+            adapters=loras,
+            weights=[float(weights[n]) for n in loras],
+            adapter_name=name,
+            combination_type="cat",
+        )
+        self.model.eval()
+        self.routes[name] = Route(lora=name)
+
+    def add_stack(self, name: str, lora: str, bottleneck: str) -> None:
+        """Bottleneck adapter on top of a LoRA: both apply to the same rows."""
+        if name in self.routes:
+            raise ModelError(f"adapter name {name!r} is already in use")
+        if self.routes.get(lora, Route()).lora is None:
+            raise ModelError(f"{lora!r} is not a loaded LoRA adapter")
+        if self.routes.get(bottleneck, Route()).bottleneck is None:
+            raise ModelError(f"{bottleneck!r} is not a loaded bottleneck adapter")
+        self.routes[name] = Route(lora=lora, bottleneck=bottleneck)
+
+    def route(self, adapter: str | None) -> Route:
+        if adapter is None:
+            return Route()
+        try:
+            return self.routes[adapter]
+        except KeyError:
+            raise ModelError(f"unknown adapter {adapter!r}") from None
+
+    def forward(
+        self,
+        input_ids: Any,
+        attention_mask: Any,
+        position_ids: Any,
+        cache: Any,
+        routes: Sequence[Route],
+    ) -> Any:
+        """Logits of the last position for each row; ``cache`` is updated in place."""
+        import contextlib
+
+        kwargs: dict[str, Any] = {}
+        if self.has_lora:
+            kwargs["adapter_names"] = [r.lora or BASE_ROW for r in routes]
+        scope: Any = contextlib.nullcontext()
+        if self._bottlenecks is not None:
+            scope = self._bottlenecks.route([r.bottleneck for r in routes])
+        with scope:
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                use_cache=True,
+                logits_to_keep=1,
+                **{self._cache_kwarg: cache},
+                **kwargs,
+            )
+        return out.logits[:, -1, :]
+
+    def eos_ids(self) -> frozenset[int]:
+        ids: set[int] = set()
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(int(self.tokenizer.eos_token_id))
+        generation = getattr(self.model, "generation_config", None)
+        configured = getattr(generation, "eos_token_id", None)
+        if isinstance(configured, int):
+            ids.add(configured)
+        elif isinstance(configured, list):
+            ids.update(int(i) for i in configured)
+        return frozenset(ids)
+
+    def max_positions(self) -> int:
+        config = self.model.config
+        return int(getattr(config, "max_position_embeddings", 0) or 1 << 30)

@@ -1,0 +1,1 @@
+"""JSONL datasets for Bedrock customization: per-record rules, streaming validation, conversion."""

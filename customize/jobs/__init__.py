@@ -1,0 +1,1 @@
+"""Bedrock fine-tuning jobs: hyper-parameters, request building, submission and following."""

@@ -1,0 +1,73 @@
+"""Hyper-parameters given as ``name=value`` pairs, checked against the family's documented ranges.
+
+Everything here runs before any AWS call, so a typo costs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from customize.catalog import HyperParameterSpec, hyperparameter_tables
+from customize.errors import UsageError
+
+
+def parse_assignments(items: Iterable[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise UsageError(f"hyper-parameter {item!r} must look like name=value")
+        if name in values:
+            raise UsageError(f"hyper-parameter {name!r} is given twice")
+        values[name] = value
+    return values
+
+
+def _format_number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _check_one(name: str, raw: str, spec: HyperParameterSpec) -> tuple[str | None, str | None]:
+    """(normalized value, None) or (None, reason)."""
+    if spec.type == "bool":
+        lowered = raw.lower()
+        if lowered not in ("true", "false"):
+            return None, f"{name} must be true or false, got {raw!r}"
+        return lowered, None
+    try:
+        number = float(raw)
+    except ValueError:
+        return None, f"{name} must be a number, got {raw!r}"
+    if not math.isfinite(number):
+        return None, f"{name} must be a finite number, got {raw!r}"
+    if spec.type == "int" and not number.is_integer():
+        return None, f"{name} must be a whole number, got {raw!r}"
+    low, high = spec.min, spec.max
+    if (low is not None and number < low) or (high is not None and number > high):
+        bounds = f"{_format_number(low) if low is not None else '-inf'}..{_format_number(high) if high is not None else 'inf'}"
+        return None, f"{name}={raw} is outside the allowed range {bounds}"
+    return (str(int(number)) if spec.type == "int" else raw), None
+
+
+def validate_hyperparameters(family: str, values: dict[str, str]) -> dict[str, str]:
+    """Checked values as the strings Bedrock expects; raises ``UsageError`` naming every problem."""
+    tables = hyperparameter_tables()
+    if family not in tables:
+        raise UsageError(f"no hyper-parameter table for family {family!r}")
+    specs = tables[family].parameters
+    checked: dict[str, str] = {}
+    problems: list[str] = []
+    for name, raw in values.items():
+        if name not in specs:
+            problems.append(f"unknown hyper-parameter {name!r} for {family} (allowed: {', '.join(specs)})")
+            continue
+        value, reason = _check_one(name, raw, specs[name])
+        if reason is not None:
+            problems.append(reason)
+        elif value is not None:
+            checked[name] = value
+    if problems:
+        raise UsageError("; ".join(problems))
+    return checked

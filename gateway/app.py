@@ -1,0 +1,80 @@
+"""The FastAPI application: lifespan-owned clients, routers, the exception handler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway import handlers
+from gateway.auth import build_key_store
+from gateway.config import GatewayConfig, load_config
+from gateway.providers.base import Provider
+from gateway.providers.local import Loader, LocalProvider, default_loader
+from gateway.router import Router
+from gateway.routes import bedrock, health, openai
+from gateway.settings import Settings, get_settings
+from gateway.state import GatewayState
+from gateway.targets import Kind
+from gateway.variants import RegistryResolver
+
+log = logging.getLogger("strata.app")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    local_loader: Loader = default_loader,
+) -> FastAPI:
+    settings = settings or get_settings()
+    config = load_config(settings)  # fail before serving, with the file/key/reason
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            providers = await _open_providers(stack, settings, config, local_loader)
+            router = Router(
+                config.aliases, providers, RegistryResolver(settings.home / "variants.sqlite")
+            )
+            keys = build_key_store(settings.home, settings.dev_key, settings.auth_disabled)
+            app.state.strata = GatewayState(settings, keys, router, providers)
+            log.info("gateway ready to accept requests; aliases: %s", ", ".join(router.aliases))
+            yield
+
+    app = FastAPI(
+        title="Strata gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    handlers.install(app)
+    app.include_router(health.router)
+    app.include_router(openai.router)
+    app.include_router(bedrock.router)
+    return app
+
+
+async def _open_providers(
+    stack: AsyncExitStack,
+    settings: Settings,
+    config: GatewayConfig,
+    local_loader: Loader,
+) -> dict[Kind, Provider]:
+    from gateway.providers.bedrock import BedrockProvider
+
+    local = LocalProvider(config.local.bases, local_loader)
+    stack.callback(local.close)
+    # Only models some alias names are loaded at start; others load on first use.
+    for targets in config.aliases.values():
+        for target in targets:
+            if target.kind == "local":
+                local.preload(target.model)
+    bedrock = await BedrockProvider.open(
+        stack,
+        region=config.bedrock.region or settings.aws_region,
+        endpoint_url=config.bedrock.endpoint_url or settings.bedrock_endpoint_url,
+        connect_timeout=settings.bedrock_connect_timeout_s,
+        read_timeout=settings.bedrock_read_timeout_s,
+        max_connections=settings.bedrock_max_connections,
+        max_attempts=settings.bedrock_max_attempts,
+    )
+    return {"local": local, "bedrock": bedrock}

@@ -1,0 +1,77 @@
+"""The ``strata`` console script: one typer app, subcommands grouped by package."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Strata: Bedrock-centric LLM gateway and customization manager.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def serve(
+    config: Annotated[
+        Path | None, typer.Option(help="strata.yaml with aliases and providers")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="address to bind (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on (default 8080)")] = None,
+) -> None:
+    """Run the gateway (OpenAI-compatible and Bedrock-native APIs)."""
+    import uvicorn
+
+    from gateway.errors import ConfigError
+    from gateway.logs import configure
+    from gateway.settings import Settings
+
+    overrides: dict[str, object] = {}
+    if config is not None:
+        overrides["config"] = config
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure(settings.log_level)
+    from gateway.app import create_app
+
+    try:
+        application = create_app(settings)
+    except ConfigError as exc:
+        typer.echo(f"strata: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        loop="auto",
+        http="auto",
+        lifespan="on",
+    )
+
+
+def main() -> None:
+    _mount()
+    sys.exit(app())
+
+
+def _mount() -> None:
+    """Sub-apps of the other packages; each keeps its heavy imports inside its commands."""
+    from adapters_local.cli import export_command, train_app
+    from customize.cli import app as customize_app
+    from customize.cli import variants_app
+
+    app.add_typer(customize_app, name="customize", help="Bedrock customization jobs.")
+    app.add_typer(variants_app, name="variants", help="Model variants the gateway can route to.")
+    app.add_typer(train_app, name="train", help="Train adapters locally.")
+    app.command("export", help="Merge a LoRA adapter and export for Bedrock import.")(
+        export_command
+    )

@@ -1,0 +1,84 @@
+"""The ``bedrock`` provider: aioboto3 bedrock-runtime Converse / ConverseStream."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack
+from typing import Any
+
+from aiobotocore.config import AioConfig
+
+from gateway.canonical import ConverseRequest, ConverseResponse, StreamEvent
+from gateway.providers.bedrock_errors import translate
+from gateway.targets import Target
+
+log = logging.getLogger("strata.bedrock")
+
+
+class BedrockProvider:
+    """One aiobotocore client per region, opened in the app lifespan and reused."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    @classmethod
+    async def open(
+        cls,
+        stack: AsyncExitStack,
+        *,
+        region: str,
+        endpoint_url: str | None,
+        connect_timeout: float,
+        read_timeout: float,
+        max_connections: int,
+        max_attempts: int,
+    ) -> BedrockProvider:
+        import aioboto3  # imported here so a gateway without Bedrock targets starts faster
+
+        config = AioConfig(
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_pool_connections=max_connections,
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            tcp_keepalive=True,
+        )
+        session = aioboto3.Session()
+        client = await stack.enter_async_context(
+            session.client(
+                "bedrock-runtime", region_name=region, endpoint_url=endpoint_url, config=config
+            )
+        )
+        return cls(client)
+
+    def ready(self) -> bool:
+        return True
+
+    async def converse(self, target: Target, request: ConverseRequest) -> ConverseResponse:
+        try:
+            raw = await self._client.converse(modelId=target.model, **_params(request))
+        except Exception as exc:
+            raise translate(exc) from exc
+        raw.pop("ResponseMetadata", None)
+        return ConverseResponse.model_validate(raw)
+
+    async def converse_stream(
+        self, target: Target, request: ConverseRequest
+    ) -> AsyncGenerator[StreamEvent, None]:
+        try:
+            raw = await self._client.converse_stream(modelId=target.model, **_params(request))
+        except Exception as exc:
+            raise translate(exc) from exc
+        stream = raw["stream"]
+        try:
+            async for event in stream:
+                yield event
+        except Exception as exc:
+            raise translate(exc) from exc
+        finally:
+            # Releases the pooled connection even when our caller went away mid-stream.
+            stream.close()
+
+
+def _params(request: ConverseRequest) -> dict[str, Any]:
+    return request.model_dump(exclude_none=True)

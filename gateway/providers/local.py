@@ -1,0 +1,184 @@
+"""The ``local`` provider: in-process generation through ``adapters_local``.
+
+Models load in a worker thread at start-up (the default one) or on first use; generation runs on
+the engine's own thread and reaches the event loop through ``call_soon_threadsafe``, so the loop
+is never blocked by torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING
+
+from adapters_local.generation import (
+    Failed,
+    Finished,
+    GenerationEvent,
+    GenerationRequest,
+    InferenceEngine,
+    TextDelta,
+)
+from gateway.canonical import ConverseRequest, ConverseResponse, StreamEvent
+from gateway.errors import NotFound, StrataError, UpstreamError, UpstreamUnavailable
+from gateway.providers import local_translate as tr
+from gateway.targets import Target
+
+if TYPE_CHECKING:
+    from gateway.config import LocalBase
+
+log = logging.getLogger("strata.local")
+
+Loader = Callable[[str, Mapping[str, str]], InferenceEngine]
+
+
+def default_loader(path: str, adapters: Mapping[str, str]) -> InferenceEngine:
+    from adapters_local.engine import load_engine  # torch is imported only when a model loads
+
+    return load_engine(path, dict(adapters))
+
+
+class LocalProvider:
+    def __init__(self, bases: Mapping[str, LocalBase], loader: Loader = default_loader) -> None:
+        self._bases = dict(bases)
+        self._loader = loader
+        self._engines: dict[str, asyncio.Future[InferenceEngine]] = {}
+        self._eager: set[str] = set()
+
+    def preload(self, base: str) -> None:
+        """Start loading ``base`` now, in a thread; ``ready()`` waits on these."""
+        self._eager.add(base)
+        self._engine(base)
+
+    def ready(self) -> bool:
+        return all(
+            (f := self._engines.get(b)) is not None and f.done() and f.exception() is None
+            for b in self._eager
+        )
+
+    def engines(self) -> dict[str, InferenceEngine]:
+        return {
+            name: f.result()
+            for name, f in self._engines.items()
+            if f.done() and f.exception() is None
+        }
+
+    def close(self) -> None:
+        for engine in self.engines().values():
+            engine.close()
+
+    def _engine(self, base: str) -> asyncio.Future[InferenceEngine]:
+        future = self._engines.get(base)
+        if future is None or (
+            future.done() and future.exception() is not None and base not in self._eager
+        ):
+            spec = self._bases.get(base)
+            if spec is None:
+                raise NotFound(
+                    f"local base model {base!r} is not configured "
+                    f"(known: {', '.join(sorted(self._bases))})"
+                )
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(None, self._load, base, spec.path, spec.adapters)
+            self._engines[base] = future
+        return future
+
+    def _load(self, base: str, path: str, adapters: Mapping[str, str]) -> InferenceEngine:
+        started = time.perf_counter()
+        engine = self._loader(path, adapters)
+        log.info(
+            "local model %r loaded in %.1fs (adapters: %s)",
+            base,
+            time.perf_counter() - started,
+            ", ".join(adapters) or "none",
+        )
+        return engine
+
+    async def _ready_engine(self, target: Target) -> InferenceEngine:
+        future = self._engine(target.model)
+        try:
+            engine = await asyncio.shield(future)
+        except Exception as exc:
+            log.error("local model %r failed to load: %s", target.model, exc)
+            raise UpstreamUnavailable(f"local model {target.model!r} failed to load") from exc
+        if target.adapter and target.adapter not in engine.adapter_names:
+            raise NotFound(
+                f"adapter {target.adapter!r} is not loaded on local base "
+                f"{target.model!r} (loaded: {', '.join(engine.adapter_names)})"
+            )
+        return engine
+
+    async def _events(
+        self, target: Target, request: GenerationRequest
+    ) -> AsyncIterator[GenerationEvent]:
+        engine = await self._ready_engine(target)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[GenerationEvent] = asyncio.Queue()
+
+        def emit(event: GenerationEvent) -> None:
+            # RuntimeError: the loop closed while generation ran (shutdown).
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        cancel = engine.submit(request, emit)
+        finished = False
+        try:
+            while True:
+                event = await queue.get()
+                if isinstance(event, Failed):
+                    finished = True
+                    raise _translate(event.error)
+                yield event
+                if isinstance(event, Finished):
+                    finished = True
+                    return
+        finally:
+            if not finished:
+                cancel()  # the client went away: free the batch slot
+
+    async def converse(self, target: Target, request: ConverseRequest) -> ConverseResponse:
+        started = time.perf_counter()
+        parts: list[str] = []
+        done: Finished | None = None
+        async for event in self._events(target, tr.to_generation(request, target.adapter)):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, Finished):
+                done = event
+        assert done is not None  # _events ends only on Finished or by raising
+        return ConverseResponse.model_validate(
+            {
+                "output": {"message": {"role": "assistant", "content": [{"text": "".join(parts)}]}},
+                "stopReason": done.stop_reason,
+                "usage": tr.usage(done),
+                "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
+            }
+        )
+
+    async def converse_stream(
+        self, target: Target, request: ConverseRequest
+    ) -> AsyncGenerator[StreamEvent, None]:
+        started = time.perf_counter()
+        generation = tr.to_generation(request, target.adapter)
+        events = self._events(target, generation)
+        first = True
+        async for event in events:
+            if first:
+                first = False
+                for e in tr.start_events():
+                    yield e
+            if isinstance(event, TextDelta):
+                yield tr.delta_event(event.text)
+            elif isinstance(event, Finished):
+                for e in tr.end_events(event, int((time.perf_counter() - started) * 1000)):
+                    yield e
+
+
+def _translate(error: BaseException) -> StrataError:
+    if isinstance(error, StrataError):
+        return error
+    log.error("local generation failed: %s: %s", type(error).__name__, error)
+    return UpstreamError("the local model failed to generate")

@@ -1,0 +1,95 @@
+"""OpenAI-compatible surface: ``/v1/chat/completions`` and ``/v1/models``."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import orjson
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway.canonical import StreamEvent
+from gateway.errors import StrataError, UpstreamError
+from gateway.http import json_response, principal, read_body
+from gateway.state import get_state
+from gateway.wire.openai_request import parse_chat_request
+from gateway.wire.openai_response import ChunkTranslator, to_chat_completion
+from gateway.wire.parse import load_json
+
+log = logging.getLogger("strata.openai")
+router = APIRouter()
+
+_DONE = b"data: [DONE]\n\n"
+
+
+def _sse(obj: object) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    state = get_state(request)
+    principal(request, state)
+    body = await read_body(request, state.settings.max_body_bytes)
+    chat, canonical = parse_chat_request(load_json(body))
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    if not chat.stream:
+        _, response = await state.router.converse(chat.model, canonical)
+        return json_response(
+            to_chat_completion(response, model=chat.model, id=completion_id, created=created)
+        )
+    _, events = await state.router.converse_stream(chat.model, canonical)
+    translator = ChunkTranslator(
+        model=chat.model,
+        id=completion_id,
+        created=created,
+        include_usage=bool(chat.stream_options and chat.stream_options.include_usage),
+    )
+    return StreamingResponse(
+        _chunks(events, translator),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def _chunks(
+    events: AsyncIterator[StreamEvent], translator: ChunkTranslator
+) -> AsyncIterator[bytes]:
+    try:
+        async for event in events:
+            for chunk in translator.translate(event):
+                yield _sse(chunk)
+    except StrataError as exc:
+        # Headers are gone already; OpenAI clients raise on an in-stream error object.
+        log.warning("stream failed after the first byte: %s", type(exc).__name__)
+        yield _sse(
+            {
+                "error": {
+                    "message": exc.message,
+                    "type": exc.openai_type,
+                    "code": exc.bedrock_code if isinstance(exc, UpstreamError) else None,
+                }
+            }
+        )
+        return
+    yield _DONE
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> Response:
+    state = get_state(request)
+    principal(request, state)
+    return json_response(
+        {
+            "object": "list",
+            "data": [
+                {"id": alias, "object": "model", "created": 0, "owned_by": "strata"}
+                for alias in state.router.aliases
+            ],
+        }
+    )

@@ -1,0 +1,21 @@
+"""``variant:<name>`` targets, resolved through the customize package's variant registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RegistryResolver:
+    """Reads ``$STRATA_HOME/variants.sqlite`` on each lookup, so variants that the CLI adds
+    while the gateway runs are routable at once."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def resolve(self, name: str) -> str | None:
+        if not self._path.exists():
+            return None
+        from customize.variants.store import VariantStore
+
+        variant = VariantStore(self._path).get(name)
+        return variant.target if variant else None

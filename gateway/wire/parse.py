@@ -1,0 +1,42 @@
+"""Turning request bytes into validated models, with errors that name the field at fault."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from gateway.errors import InvalidRequest
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_json(body: bytes) -> dict[str, Any]:
+    if not body:
+        raise InvalidRequest("request body is empty; expected a JSON object")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return data
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_from(exc) from None
+
+
+def invalid_from(exc: ValidationError) -> InvalidRequest:
+    """The first problem, named by its path (``messages.0.content``), plus a count of the rest."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    param = ".".join(str(p) for p in first["loc"]) or None
+    message = f"{param}: {first['msg']}" if param else str(first["msg"])
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return InvalidRequest(message, param=param)

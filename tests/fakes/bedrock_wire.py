@@ -1,0 +1,517 @@
+"""A loopback server that speaks the Bedrock runtime wire protocol (Converse and ConverseStream).
+
+The real boto3 / aioboto3 ``bedrock-runtime`` clients reach it through ``endpoint_url``. Every
+call is scripted by a handler (``FakeRequest -> Reply``) that picks the answer, usage, latency,
+errors and in-stream exceptions; ``BedrockWireServer.calls`` records what arrived.
+
+In tests::
+
+    with BedrockWireServer(fault_sequence(["ThrottlingException", None])) as server:
+        client = boto3.client("bedrock-runtime", endpoint_url=server.endpoint_url, ...)
+
+As a process (the benchmark runs it so)::
+
+    python -m tests.fakes.bedrock_wire --port 0 --latency-ms 20 --chunks 8
+
+prints ``READY <port>`` once it accepts connections. SigV4 is not checked; request bodies are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+import pytest
+import uvicorn
+
+from gateway.wire.eventstream import CONTENT_TYPE, encode_event, encode_exception
+
+# Status codes from the bedrock-runtime service model (botocore/data/bedrock-runtime).
+ERROR_STATUS: dict[str, int] = {
+    "AccessDeniedException": 403,
+    "ConflictException": 400,
+    "InternalServerException": 500,
+    "ModelErrorException": 424,
+    "ModelNotReadyException": 429,
+    "ModelStreamErrorException": 424,
+    "ModelTimeoutException": 408,
+    "ResourceNotFoundException": 404,
+    "ServiceQuotaExceededException": 400,
+    "ServiceUnavailableException": 503,
+    "ThrottlingException": 429,
+    "ValidationException": 400,
+}
+# Exceptions ConverseStream can send inside the stream: members of ConverseStreamOutput.
+STREAM_EXCEPTIONS = frozenset(
+    {
+        "internalServerException",
+        "modelStreamErrorException",
+        "validationException",
+        "throttlingException",
+        "serviceUnavailableException",
+    }
+)
+_TOP_LEVEL_FIELDS = frozenset(
+    {
+        "messages",
+        "system",
+        "inferenceConfig",
+        "toolConfig",
+        "guardrailConfig",
+        "additionalModelRequestFields",
+        "promptVariables",
+        "additionalModelResponseFieldPaths",
+        "requestMetadata",
+        "performanceConfig",
+    }
+)
+_WORD = re.compile(r"\S+\s*")
+
+
+def stream_member(code: str) -> str:
+    """``ThrottlingException`` -> ``throttlingException``, the name used inside a stream."""
+    return code[:1].lower() + code[1:]
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def split_even(text: str, parts: int) -> list[str]:
+    """Split ``text`` into exactly ``parts`` consecutive pieces (some empty if text is short)."""
+    step, extra = divmod(len(text), parts)
+    pieces, start = [], 0
+    for i in range(parts):
+        end = start + step + (1 if i < extra else 0)
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
+@dataclass(frozen=True)
+class FakeRequest:
+    """One Converse / ConverseStream call that passed validation, as the server saw it."""
+
+    index: int  # 0-based arrival order on this server
+    model_id: str  # URL-decoded
+    body: dict[str, Any]
+    headers: dict[str, str]  # names lower-cased
+    stream: bool
+
+    def texts(self) -> Iterator[str]:
+        """Every text block of the system prompt and the messages, in order."""
+        for block in self.body.get("system", []):
+            if "text" in block:
+                yield block["text"]
+        for message in self.body["messages"]:
+            for block in message["content"]:
+                if "text" in block:
+                    yield block["text"]
+
+    @property
+    def last_user_text(self) -> str:
+        for message in reversed(self.body["messages"]):
+            if message["role"] == "user":
+                return " ".join(b["text"] for b in message["content"] if "text" in b)
+        return ""
+
+    @property
+    def input_words(self) -> int:
+        return sum(word_count(t) for t in self.texts())
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to answer one call with.
+
+    ``chunks``, when given, are the stream's text deltas and define the answer; otherwise the
+    answer is ``text`` streamed one word per delta. Token counts left at ``None`` default to
+    word counts (input: system + messages; output: the answer); cache counts are sent only
+    when set. ``error`` answers with that Bedrock error instead; ``stream_error`` ends a
+    stream with that in-stream exception after ``stream_error_after`` events.
+    """
+
+    text: str = ""
+    chunks: Sequence[str] | None = None
+    stop_reason: str = "end_turn"
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    latency_s: float = 0.0
+    event_interval_s: float = 0.0
+    error: str | None = None
+    error_message: str = "scripted error"
+    stream_error: str | None = None
+    stream_error_after: int = 0
+
+    def __post_init__(self) -> None:
+        if self.error is not None and self.error not in ERROR_STATUS:
+            raise ValueError(f"unknown Bedrock error code {self.error!r}")
+        if self.stream_error is not None and stream_member(self.stream_error) not in (
+            STREAM_EXCEPTIONS
+        ):
+            raise ValueError(f"{self.stream_error!r} is not a ConverseStream exception")
+        if self.chunks is not None and self.text and "".join(self.chunks) != self.text:
+            raise ValueError("chunks must join to text")
+
+    @property
+    def answer(self) -> str:
+        return "".join(self.chunks) if self.chunks is not None else self.text
+
+    def deltas(self) -> list[str]:
+        if self.chunks is not None:
+            return list(self.chunks)
+        return _WORD.findall(self.text) or [self.text]
+
+    def usage(self, request: FakeRequest) -> dict[str, int]:
+        inputs = request.input_words if self.input_tokens is None else self.input_tokens
+        outputs = word_count(self.answer) if self.output_tokens is None else self.output_tokens
+        usage = {"inputTokens": inputs, "outputTokens": outputs}
+        if self.cache_read_tokens is not None:
+            usage["cacheReadInputTokens"] = self.cache_read_tokens
+        if self.cache_write_tokens is not None:
+            usage["cacheWriteInputTokens"] = self.cache_write_tokens
+        # Bedrock's total counts cached input tokens too.
+        usage["totalTokens"] = sum(usage.values())
+        return usage
+
+
+Handler = Callable[[FakeRequest], Reply]
+
+
+def echo_handler(request: FakeRequest) -> Reply:
+    """Answer with the last user message's text."""
+    return Reply(text=request.last_user_text)
+
+
+def fault_sequence(codes: Sequence[str | None], then: Handler = echo_handler) -> Handler:
+    """Return the i-th error code on the handler's i-th call (``None``: succeed), then ``then``."""
+    for code in codes:
+        if code is not None and code not in ERROR_STATUS:
+            raise ValueError(f"unknown Bedrock error code {code!r}")
+    counter = itertools.count()
+
+    def handler(request: FakeRequest) -> Reply:
+        i = next(counter)
+        code = codes[i] if i < len(codes) else None
+        return Reply(error=code, error_message=f"scripted {code}") if code else then(request)
+
+    return handler
+
+
+def validate_converse_body(body: object) -> str | None:
+    """Bedrock's ValidationException message for a malformed Converse body, else ``None``."""
+    if not isinstance(body, dict):
+        return "The request body must be a JSON object."
+    extra = sorted(set(body) - _TOP_LEVEL_FIELDS)
+    if extra:
+        return f"Malformed input request: extraneous key [{extra[0]}] is not permitted."
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "A conversation must start with a user message. Try again with a conversation."
+    previous = None
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            return f"messages.{i}.role: must be 'user' or 'assistant'."
+        if i == 0 and message["role"] != "user":
+            return "A conversation must start with a user message. Try again with a conversation."
+        if message["role"] == previous:
+            return "A conversation must alternate between user and assistant roles."
+        previous = message["role"]
+        content = message.get("content")
+        if not isinstance(content, list) or not content:
+            return f"messages.{i}.content: must contain at least one content block."
+        for j, block in enumerate(content):
+            if not isinstance(block, dict) or len(block) != 1:
+                return f"messages.{i}.content.{j}: a content block must set exactly one member."
+            if "text" in block and (not isinstance(block["text"], str) or not block["text"]):
+                return f"messages.{i}.content.{j}.text: the text field is blank."
+    return _validate_options(body)
+
+
+def _validate_options(body: dict[str, Any]) -> str | None:
+    system = body.get("system", [])
+    if not isinstance(system, list) or not all(isinstance(b, dict) for b in system):
+        return "system: must be a list of system content blocks."
+    config = body.get("inferenceConfig", {})
+    if not isinstance(config, dict):
+        return "inferenceConfig: must be an object."
+    max_tokens = config.get("maxTokens", 1)
+    if not isinstance(max_tokens, int) or max_tokens < 1:
+        return "inferenceConfig.maxTokens: must be an integer of at least 1."
+    for name in ("temperature", "topP"):
+        value = config.get(name, 0)
+        if not isinstance(value, int | float) or not 0 <= value <= 1:
+            return f"inferenceConfig.{name}: must be between 0 and 1."
+    stops = config.get("stopSequences", [])
+    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+        return "inferenceConfig.stopSequences: must be a list of strings."
+    return None
+
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+_JSON = (b"content-type", b"application/json")
+_STREAM = (b"content-type", CONTENT_TYPE.encode())
+
+
+class BedrockWireApp:
+    """The raw ASGI app: routing, validation, and the two response encodings."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.calls: list[FakeRequest] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        started = time.monotonic()
+        raw = await _read_body(receive)
+        # raw_path keeps %2F inside an ARN model id distinct from the path's own slashes.
+        parts = scope["raw_path"].split(b"?", 1)[0].split(b"/")
+        operation = parts[3] if len(parts) == 4 and parts[1] == b"model" else b""
+        if scope["method"] != "POST" or operation not in (b"converse", b"converse-stream"):
+            await _send_error(send, "UnknownOperationException", "Unknown operation", 404)
+            return
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        problem = validate_converse_body(body)
+        if problem is not None:
+            await _send_error(send, "ValidationException", problem)
+            return
+        request = FakeRequest(
+            index=len(self.calls),
+            model_id=unquote(parts[2].decode()),
+            body=body,
+            headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
+            stream=operation == b"converse-stream",
+        )
+        self.calls.append(request)
+        try:
+            reply = self.handler(request)
+        except Exception as exc:  # a broken script should show up, not hang the client
+            await _send_error(send, "InternalServerException", f"fake handler failed: {exc!r}")
+            return
+        if reply.latency_s:
+            await asyncio.sleep(reply.latency_s)
+        if reply.error is not None:
+            await _send_error(send, reply.error, reply.error_message)
+        elif request.stream:
+            await _send_stream(send, request, reply, started)
+        else:
+            await _send_converse(send, request, reply, started)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _headers(content_type: tuple[bytes, bytes], *extra: tuple[bytes, bytes]) -> list[Any]:
+    return [content_type, (b"x-amzn-requestid", str(uuid.uuid4()).encode()), *extra]
+
+
+async def _send_error(send: Send, code: str, message: str, status: int | None = None) -> None:
+    # Bedrock appends a namespace to the code; botocore strips everything after ':'.
+    error_type = f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/".encode()
+    body = orjson.dumps({"message": message})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status if status is not None else ERROR_STATUS.get(code, 400),
+            "headers": _headers(
+                _JSON,
+                (b"x-amzn-errortype", error_type),
+                (b"content-length", str(len(body)).encode()),
+            ),
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+async def _send_converse(send: Send, request: FakeRequest, reply: Reply, started: float) -> None:
+    body = orjson.dumps(
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": reply.answer}]}},
+            "stopReason": reply.stop_reason,
+            "usage": reply.usage(request),
+            "metrics": {"latencyMs": _elapsed_ms(started)},
+        }
+    )
+    headers = _headers(_JSON, (b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _stream_events(request: FakeRequest, reply: Reply, started: float) -> Iterator[bytes]:
+    yield encode_event("messageStart", b'{"role":"assistant"}')
+    for delta in reply.deltas():
+        payload = {"contentBlockIndex": 0, "delta": {"text": delta}}
+        yield encode_event("contentBlockDelta", orjson.dumps(payload))
+    yield encode_event("contentBlockStop", b'{"contentBlockIndex":0}')
+    yield encode_event("messageStop", orjson.dumps({"stopReason": reply.stop_reason}))
+    # Generated lazily so that latencyMs covers the events sent before it.
+    metadata = {"usage": reply.usage(request), "metrics": {"latencyMs": _elapsed_ms(started)}}
+    yield encode_event("metadata", orjson.dumps(metadata))
+
+
+async def _send_stream(send: Send, request: FakeRequest, reply: Reply, started: float) -> None:
+    # No content-length: the ASGI server sends chunked transfer-encoding, as Bedrock does.
+    await send({"type": "http.response.start", "status": 200, "headers": _headers(_STREAM)})
+    cut = reply.stream_error_after if reply.stream_error is not None else None
+    for sent, frame in enumerate(_stream_events(request, reply, started)):
+        if sent == cut:
+            break
+        if sent and reply.event_interval_s:
+            await asyncio.sleep(reply.event_interval_s)
+        await send({"type": "http.response.body", "body": frame, "more_body": True})
+    tail = b""
+    if reply.stream_error is not None:
+        tail = encode_exception(stream_member(reply.stream_error), reply.error_message)
+    await send({"type": "http.response.body", "body": tail})
+
+
+def _uvicorn_config(app: BedrockWireApp) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        lifespan="off",
+        ws="none",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    return sock
+
+
+class BedrockWireServer:
+    """The fake, serving from a background thread; a context manager.
+
+    Assign ``handler`` to re-script it between calls; ``calls`` lists every valid request.
+    """
+
+    def __init__(self, handler: Handler = echo_handler, *, host: str = "127.0.0.1") -> None:
+        self._app = BedrockWireApp(handler)
+        self.host = host
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def handler(self) -> Handler:
+        return self._app.handler
+
+    @handler.setter
+    def handler(self, handler: Handler) -> None:
+        self._app.handler = handler
+
+    @property
+    def calls(self) -> list[FakeRequest]:
+        return self._app.calls
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def reset(self, handler: Handler = echo_handler) -> None:
+        """Forget recorded calls and re-script, so one running server can serve many tests."""
+        self._app.handler = handler
+        self._app.calls.clear()
+
+    def start(self) -> None:
+        sock = _bind(self.host, 0)
+        self.port = sock.getsockname()[1]
+        server = uvicorn.Server(_uvicorn_config(self._app))
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="bedrock-wire", daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                sock.close()
+                raise RuntimeError("the fake Bedrock server did not start")
+            time.sleep(0.01)
+        self._server, self._thread = server, thread
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> BedrockWireServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def bedrock_wire() -> Iterator[BedrockWireServer]:
+    """A running fake with ``echo_handler``; set ``.handler`` to script it."""
+    with BedrockWireServer() as server:
+        yield server
+
+
+def bench_handler(latency_s: float, chunks: int | None, interval_s: float) -> Handler:
+    """Echo with fixed latency, optionally split into exactly ``chunks`` stream deltas."""
+
+    def handler(request: FakeRequest) -> Reply:
+        text = request.last_user_text
+        pieces = split_even(text, chunks) if chunks else None
+        return Reply(text=text, chunks=pieces, latency_s=latency_s, event_interval_s=interval_s)
+
+    return handler
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Loopback Bedrock runtime wire server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--chunks", type=int, default=None, help="stream deltas per answer")
+    parser.add_argument("--interval-ms", type=float, default=0.0, help="time between events")
+    args = parser.parse_args(argv)
+    if args.chunks is not None and args.chunks < 1:
+        parser.error("--chunks must be at least 1")
+    handler = bench_handler(args.latency_ms / 1000, args.chunks, args.interval_ms / 1000)
+    sock = _bind(args.host, args.port)
+    # Connections made from here on wait in the listen backlog until uvicorn accepts them.
+    print(f"READY {sock.getsockname()[1]}", flush=True)
+    uvicorn.Server(_uvicorn_config(BedrockWireApp(handler))).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()
