@@ -51,7 +51,7 @@ def model_config(settings: BuildSettings) -> Any:
         num_attention_heads=settings.heads,
         num_key_value_heads=settings.heads,
         max_position_embeddings=512,
-        rope_theta=10000.0,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
         tie_word_embeddings=True,
         pad_token_id=vocab[PAD],
         eos_token_id=vocab[END],
@@ -106,7 +106,7 @@ def train(
     with tempfile.TemporaryDirectory() as folder:
         save_tokenizer_files(Path(folder))
         tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = LlamaForCausalLM(model_config(settings))
+    model: Any = LlamaForCausalLM(model_config(settings))
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: _lr_factor(step, settings.steps)
@@ -117,7 +117,9 @@ def train(
     batches = _batches(tokenizer, settings)
     for step in range(settings.steps):
         input_ids, labels, positions = next(batches)
-        loss = model(input_ids=input_ids, labels=labels, position_ids=positions).loss
+        loss = model(
+            input_ids=input_ids, labels=labels, position_ids=positions, use_cache=False
+        ).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from adapters_local.batch_runner import Job, run_batch
-from adapters_local.generation import EngineStats, Emit, Failed, GenerationRequest
+from adapters_local.generation import Emit, EngineStats, Failed, GenerationRequest
 from adapters_local.served_model import ServedModel
 
 _STOP = object()

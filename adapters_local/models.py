@@ -42,8 +42,8 @@ def load_model(path: Path, device: str, dtype: Any = None) -> Any:
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging
 
-    logging.disable_progress_bar()
+    logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
     return model.to(device)

@@ -34,6 +34,7 @@ class PackedRow:
     input_ids: list[int]
     labels: list[int]
     position_ids: list[int]
+    used: int  # tokens that belong to examples; the rest is padding
 
 
 def pack(examples: Iterable[Example], row_len: int, pad_id: int) -> list[PackedRow]:
@@ -75,11 +76,12 @@ def _assemble(examples: Sequence[Example], row_len: int, pad_id: int) -> PackedR
         # another example.
         labels.extend((IGNORE, *example.labels[1:]))
         positions.extend(range(len(example.input_ids)))
-    padding = row_len - len(ids)
+    used = len(ids)
+    padding = row_len - used
     ids.extend([pad_id] * padding)
     labels.extend([IGNORE] * padding)
     positions.extend(range(padding))
-    return PackedRow(ids, labels, positions)
+    return PackedRow(ids, labels, positions, used)
 
 
 def padding_fraction(rows: Sequence[PackedRow], examples: Sequence[Example]) -> float:

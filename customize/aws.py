@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import boto3
+    from botocore.config import Config
     from mypy_boto3_bedrock import BedrockClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_s3 import S3Client
@@ -29,19 +30,19 @@ class AwsContext:
         return boto3.Session(profile_name=self.profile, region_name=self.region)
 
     @cached_property
-    def _config(self) -> object:
+    def _config(self) -> Config:
         from botocore.config import Config
 
-        return Config(retries={"mode": "standard"}, user_agent_appid="strata-customize")
+        return Config(retries={"mode": "standard"}, user_agent_extra="strata-customize")
 
     @cached_property
     def bedrock(self) -> BedrockClient:
-        return self.session.client("bedrock", config=self._config)  # type: ignore[arg-type]
+        return self.session.client("bedrock", config=self._config)
 
     @cached_property
     def s3(self) -> S3Client:
-        return self.session.client("s3", config=self._config)  # type: ignore[arg-type]
+        return self.session.client("s3", config=self._config)
 
     @cached_property
     def iam(self) -> IAMClient:
-        return self.session.client("iam", config=self._config)  # type: ignore[arg-type]
+        return self.session.client("iam", config=self._config)

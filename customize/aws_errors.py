@@ -18,11 +18,19 @@ _CREDENTIAL_CODES = {
 }
 
 
-def client_error_line(code: str, message: str, operation: str, status: int | None, extra: dict[str, Any]) -> str:
+def client_error_line(
+    code: str, message: str, operation: str, status: int | None, extra: dict[str, Any]
+) -> str:
     if code == "NoSuchBucket":
         bucket = extra.get("BucketName")
-        return f"S3 bucket {bucket!r} does not exist" if bucket else f"S3 bucket does not exist ({operation})"
-    if code in ("AccessDenied", "AccessDeniedException") or (status == 403 and code in ("403", "Forbidden")):
+        return (
+            f"S3 bucket {bucket!r} does not exist"
+            if bucket
+            else f"S3 bucket does not exist ({operation})"
+        )
+    if code in ("AccessDenied", "AccessDeniedException") or (
+        status == 403 and code in ("403", "Forbidden")
+    ):
         return f"access denied on {operation}: {message or 'no permission'}"
     if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
         return f"AWS credentials have expired ({operation}); refresh them (e.g. aws sso login)"
@@ -51,7 +59,10 @@ def describe_aws_error(error: BaseException) -> str | None:
             dict(details),
         )
     if isinstance(error, exceptions.NoCredentialsError):
-        return "no AWS credentials found: configure them (aws configure / aws sso login) or pass --profile"
+        return (
+            "no AWS credentials found: configure them (aws configure / aws sso login) "
+            "or pass --profile"
+        )
     if isinstance(error, exceptions.PartialCredentialsError):
         return f"incomplete AWS credentials: {error}"
     if isinstance(error, exceptions.ProfileNotFound):

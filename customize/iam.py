@@ -56,5 +56,7 @@ def check_service_role(iam: IAMClient, role_arn: str) -> str | None:
             return f"could not check role {name} (no iam:GetRole permission); Bedrock will check it"
         raise
     if not trusts_service(role.get("AssumeRolePolicyDocument"), BEDROCK_PRINCIPAL):
-        raise AwsError(f"IAM role {name} does not trust {BEDROCK_PRINCIPAL}; add it to the role's trust policy")
+        raise AwsError(
+            f"IAM role {name} does not trust {BEDROCK_PRINCIPAL}; add it to the role's trust policy"
+        )
     return None

@@ -36,6 +36,11 @@ def elapsed_since(start: datetime | None, end: datetime | None, now: datetime) -
     return format_elapsed(stop - aware)
 
 
+def _without_clock(rows: Rows) -> object:
+    """What counts as a change worth a new line: everything but the elapsed time."""
+    return tuple(row for row in rows if row[0] != "Elapsed")
+
+
 def _table(rows: Rows) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
@@ -54,12 +59,12 @@ class StatusDisplay(Generic[T]):
         title: str,
         rows: Callable[[T, datetime], Rows],
         *,
-        steady: Callable[[Rows], object] = lambda rows: tuple(r for r in rows if r[0] != "Elapsed"),
+        steady: Callable[[Rows], object] | None = None,
     ) -> None:
         self._console = console
         self._title = title
         self._rows = rows
-        self._steady = steady
+        self._steady = steady or _without_clock
         self._live: Live | None = None
         self._last: object = None
 
@@ -78,7 +83,10 @@ class StatusDisplay(Generic[T]):
         if key != self._last:
             self._last = key
             stamp = datetime.now().strftime("%H:%M:%S")
-            self._console.print(f"{stamp}  " + "  ".join(f"{label}: {value}" for label, value in rows), highlight=False)
+            self._console.print(
+                f"{stamp}  " + "  ".join(f"{label}: {value}" for label, value in rows),
+                highlight=False,
+            )
 
     def __exit__(
         self,

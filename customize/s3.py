@@ -65,7 +65,11 @@ class UploadResult:
 
 def _status(error: Exception) -> int | None:
     response = getattr(error, "response", None)
-    return response.get("ResponseMetadata", {}).get("HTTPStatusCode") if isinstance(response, dict) else None
+    return (
+        response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if isinstance(response, dict)
+        else None
+    )
 
 
 def ensure_bucket(s3: S3Client, bucket: str) -> None:
@@ -110,7 +114,9 @@ def upload_if_changed(
     size = path.stat().st_size
     if stored_sha256(s3, location) == digest:
         return UploadResult(location, digest, size, skipped=True)
-    config = TransferConfig(multipart_threshold=multipart_threshold, multipart_chunksize=multipart_threshold)
+    config = TransferConfig(
+        multipart_threshold=multipart_threshold, multipart_chunksize=multipart_threshold
+    )
     s3.upload_file(
         str(path),
         location.bucket,

@@ -29,5 +29,7 @@ def wait_for(
         if done(state):
             return state
         if timeout is not None and clock() - started >= timeout:
-            raise OperationFailed(f"gave up waiting after {timeout:g}s; the operation is still running")
+            raise OperationFailed(
+                f"gave up waiting after {timeout:g}s; the operation is still running"
+            )
         sleep(interval)

@@ -82,6 +82,13 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
     raise ValueError("no decoder layers with self_attn and mlp found in this model")
 
 
+def _module(layer: nn.Module, site: str) -> nn.Module:
+    module = getattr(layer, "self_attn" if site == "attn" else "mlp")
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"decoder layer has no {site} module")
+    return module
+
+
 class BottleneckHost:
     """Holds named adapters over one model and routes each batch row to one of them (or none)."""
 
@@ -90,19 +97,22 @@ class BottleneckHost:
         self.adapters: dict[str, BottleneckAdapter] = {}
         self._rows: Sequence[str | None] = ()
         self._handles = [
-            module.register_forward_hook(self._hook(index, site))
+            _module(layer, site).register_forward_hook(self._hook(index, site))
             for index, layer in enumerate(self._layers)
-            for site, module in (("attn", layer.self_attn), ("mlp", layer.mlp))
+            for site in ("attn", "mlp")
         ]
 
-    def add(self, name: str, adapter: BottleneckAdapter) -> None:
+    def add(self, name: str, adapter: BottleneckAdapter, *, keep_dtype: bool = False) -> None:
+        """Add ``adapter``; it moves to the model's device and (unless ``keep_dtype``, as training
+        under autocast wants) to the model's dtype."""
         if adapter.config.num_layers != len(self._layers):
             raise ValueError(
                 f"adapter {name!r} has {adapter.config.num_layers} layers, "
                 f"the model has {len(self._layers)}"
             )
         parameter = next(self._layers.parameters())
-        self.adapters[name] = adapter.to(device=parameter.device, dtype=parameter.dtype)
+        dtype = None if keep_dtype else parameter.dtype
+        self.adapters[name] = adapter.to(device=parameter.device, dtype=dtype)
 
     def close(self) -> None:
         for handle in self._handles:

@@ -106,7 +106,7 @@ def import_rules() -> ImportRules:
 
 
 def model_id_of(identifier: str) -> str:
-    """The bare model id in a foundation-model ARN (``arn:…:foundation-model/ID``), else as given."""
+    """The model id in a foundation-model ARN (``arn:…:foundation-model/ID``), else as given."""
     marker = ":foundation-model/"
     return identifier.split(marker, 1)[1] if marker in identifier else identifier
 

@@ -18,7 +18,9 @@ from customize.datasets.formats import CHECKS
 from customize.datasets.records import NOVA_SCHEMA
 from customize.errors import DatasetError
 
-ConvertFormat = Literal["openai", "prompt-completion", "claude-messages", "bedrock-conversation-2024"]
+ConvertFormat = Literal[
+    "openai", "prompt-completion", "claude-messages", "bedrock-conversation-2024"
+]
 CONVERT_FORMATS: tuple[str, ...] = get_args(ConvertFormat)
 
 Chat = dict[str, Any]
@@ -27,13 +29,17 @@ Chat = dict[str, Any]
 def _openai_text(content: object) -> str:
     if isinstance(content, str):
         return content
-    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
+    if isinstance(content, list) and all(
+        isinstance(p, dict) and p.get("type") == "text" for p in content
+    ):
         return "".join(str(part.get("text", "")) for part in content)
     raise DatasetError("only text content can be converted (found a non-text content part)")
 
 
 def _nova_text(blocks: object) -> str:
-    if not isinstance(blocks, list) or not all(isinstance(b, dict) and set(b) == {"text"} for b in blocks):
+    if not isinstance(blocks, list) or not all(
+        isinstance(b, dict) and set(b) == {"text"} for b in blocks
+    ):
         raise DatasetError("only text content blocks can be converted (found image or video)")
     return "\n".join(str(block["text"]) for block in blocks)
 
@@ -43,14 +49,21 @@ def check_openai(record: object) -> list[str]:
         return ["record must be an object with a 'messages' array"]
     problems = []
     for index, message in enumerate(record["messages"]):
-        if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant"):
+        if not isinstance(message, dict) or message.get("role") not in (
+            "system",
+            "user",
+            "assistant",
+        ):
             problems.append(f"messages[{index}] needs role 'system', 'user' or 'assistant'")
     return problems
 
 
 def to_openai(record: dict[str, Any], source: ConvertFormat) -> Chat:
     if source == "openai":
-        messages = [{"role": m["role"], "content": _openai_text(m.get("content"))} for m in record["messages"]]
+        messages = [
+            {"role": m["role"], "content": _openai_text(m.get("content"))}
+            for m in record["messages"]
+        ]
         return {"messages": messages}
     if source == "prompt-completion":
         return {
@@ -81,7 +94,8 @@ def from_openai(chat: Chat, target: ConvertFormat) -> dict[str, Any]:
     if target == "prompt-completion":
         if [m["role"] for m in turns] != ["user", "assistant"]:
             raise DatasetError(
-                f"prompt-completion holds one user/assistant exchange; this record has {len(turns)} turns"
+                "prompt-completion holds one user/assistant exchange; "
+                f"this record has {len(turns)} turns"
             )
         # The format has no system field; the system text leads the prompt so it is not lost.
         prompt = f"{system}\n\n{turns[0]['content']}" if system else turns[0]["content"]
@@ -112,7 +126,9 @@ class ConversionResult:
     output: Path
 
 
-def convert_file(source_path: Path, target_path: Path, source: ConvertFormat, target: ConvertFormat) -> ConversionResult:
+def convert_file(
+    source_path: Path, target_path: Path, source: ConvertFormat, target: ConvertFormat
+) -> ConversionResult:
     """Convert line by line; the output appears only when every line converted."""
     partial = target_path.with_name(f".{target_path.name}.partial")
     count = 0

@@ -29,7 +29,9 @@ class DatasetSpec:
     limits: DatasetLimits | None
 
 
-def dataset_spec(family: Family, customization_type: CustomizationType = "FINE_TUNING") -> DatasetSpec:
+def dataset_spec(
+    family: Family, customization_type: CustomizationType = "FINE_TUNING"
+) -> DatasetSpec:
     if customization_type not in family.customization_types:
         raise UsageError(
             f"{family.display} does not support {customization_type} "

@@ -33,7 +33,9 @@ def kind(value: object) -> str:
     return "object" if isinstance(value, dict) else type(value).__name__
 
 
-def _keys(record: dict[str, Any], *, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> list[str]:
+def _keys(
+    record: dict[str, Any], *, required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> list[str]:
     problems = [f"missing key {key!r}" for key in required if key not in record]
     allowed = set(required) | set(optional)
     problems += [f"unexpected key {key!r}" for key in record if key not in allowed]
@@ -72,10 +74,14 @@ def _turn_order(roles: list[str], *, final_assistant: bool) -> list[str]:
     if roles and roles[0] != "user":
         problems.append(f"messages[0] must be from 'user', got {roles[0]!r}")
     if final_assistant and roles and roles[-1] != "assistant":
-        problems.append(f"messages[{len(roles) - 1}] (the last) must be from 'assistant', got {roles[-1]!r}")
+        problems.append(
+            f"messages[{len(roles) - 1}] (the last) must be from 'assistant', got {roles[-1]!r}"
+        )
     for index in range(1, len(roles)):
         if roles[index] == roles[index - 1]:
-            problems.append(f"messages[{index}] repeats role {roles[index]!r} (roles must alternate)")
+            problems.append(
+                f"messages[{index}] repeats role {roles[index]!r} (roles must alternate)"
+            )
     return problems
 
 
@@ -84,14 +90,19 @@ def _role(message: dict[str, Any], where: str) -> tuple[str | None, list[str]]:
     if role in ROLES:
         return str(role), []
     if role == "system":
-        return None, [f"{where}.role 'system' is not allowed here; use the top-level 'system' field"]
+        return None, [
+            f"{where}.role 'system' is not allowed here; use the top-level 'system' field"
+        ]
     if "role" in message:
         return None, [f"{where}.role must be 'user' or 'assistant', got {role!r}"]
     return None, []
 
 
 def _messages(
-    record: dict[str, Any], check_message: Callable[[dict[str, Any], str], list[str]], *, final_assistant: bool
+    record: dict[str, Any],
+    check_message: Callable[[dict[str, Any], str], list[str]],
+    *,
+    final_assistant: bool,
 ) -> list[str]:
     if "messages" not in record:
         return []
@@ -142,7 +153,9 @@ def _media(block: dict[str, Any], key: str, formats: tuple[str, ...], where: str
         return [f"{where}.{key} must be an object, got {kind(media)}"]
     problems = []
     if media.get("format") not in formats:
-        problems.append(f"{where}.{key}.format must be one of {', '.join(formats)}, got {media.get('format')!r}")
+        problems.append(
+            f"{where}.{key}.format must be one of {', '.join(formats)}, got {media.get('format')!r}"
+        )
     source = media.get("source")
     location = source.get("s3Location") if isinstance(source, dict) else None
     uri = location.get("uri") if isinstance(location, dict) else None

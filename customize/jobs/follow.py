@@ -10,7 +10,11 @@ from typing import Any
 from customize.progress import Rows, elapsed_since
 
 TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
-STEPS = (("validationDetails", "Validation"), ("dataProcessingDetails", "Data processing"), ("trainingDetails", "Training"))
+STEPS = (
+    ("validationDetails", "Validation"),
+    ("dataProcessingDetails", "Data processing"),
+    ("trainingDetails", "Training"),
+)
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,9 @@ def snapshot(response: Mapping[str, Any]) -> JobSnapshot:
     status = str(response.get("status", "Unknown"))
     details = response.get("statusDetails") or {}
     steps = tuple(
-        (label, str(details[key].get("status", "-"))) for key, label in STEPS if isinstance(details.get(key), Mapping)
+        (label, str(details[key].get("status", "-")))
+        for key, label in STEPS
+        if isinstance(details.get(key), Mapping)
     )
     training = response.get("trainingMetrics") or {}
     training_loss = training.get("trainingLoss")
@@ -85,5 +91,8 @@ def job_rows(job: JobSnapshot, now: datetime) -> Rows:
     rows += list(job.steps)
     rows.append(("Elapsed", elapsed_since(job.created, job.ended, now)))
     if job.training_loss is not None or job.validation_loss is not None:
-        rows += [("Training loss", _loss(job.training_loss)), ("Validation loss", _loss(job.validation_loss))]
+        rows += [
+            ("Training loss", _loss(job.training_loss)),
+            ("Validation loss", _loss(job.validation_loss)),
+        ]
     return rows

@@ -46,7 +46,9 @@ def _check_one(name: str, raw: str, spec: HyperParameterSpec) -> tuple[str | Non
         return None, f"{name} must be a whole number, got {raw!r}"
     low, high = spec.min, spec.max
     if (low is not None and number < low) or (high is not None and number > high):
-        bounds = f"{_format_number(low) if low is not None else '-inf'}..{_format_number(high) if high is not None else 'inf'}"
+        lowest = _format_number(low) if low is not None else "-inf"
+        highest = _format_number(high) if high is not None else "inf"
+        bounds = f"{lowest}..{highest}"
         return None, f"{name}={raw} is outside the allowed range {bounds}"
     return (str(int(number)) if spec.type == "int" else raw), None
 
@@ -61,7 +63,9 @@ def validate_hyperparameters(family: str, values: dict[str, str]) -> dict[str, s
     problems: list[str] = []
     for name, raw in values.items():
         if name not in specs:
-            problems.append(f"unknown hyper-parameter {name!r} for {family} (allowed: {', '.join(specs)})")
+            problems.append(
+                f"unknown hyper-parameter {name!r} for {family} (allowed: {', '.join(specs)})"
+            )
             continue
         value, reason = _check_one(name, raw, specs[name])
         if reason is not None:

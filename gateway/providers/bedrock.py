@@ -10,6 +10,7 @@ from typing import Any
 from aiobotocore.config import AioConfig
 
 from gateway.canonical import ConverseRequest, ConverseResponse, StreamEvent
+from gateway.errors import StrataError
 from gateway.providers.bedrock_errors import translate
 from gateway.targets import Target
 
@@ -42,6 +43,10 @@ class BedrockProvider:
             max_pool_connections=max_connections,
             retries={"mode": "standard", "total_max_attempts": max_attempts},
             tcp_keepalive=True,
+            # Pinned in code so botocore never switches to bearer auth when
+            # AWS_BEARER_TOKEN_BEDROCK is in our environment: aiobotocore 2.x has no async
+            # token provider for it (NoAuthTokenError). Upstream auth is the standard chain.
+            signature_version="v4",
         )
         session = aioboto3.Session()
         client = await stack.enter_async_context(
@@ -58,7 +63,7 @@ class BedrockProvider:
         try:
             raw = await self._client.converse(modelId=target.model, **_params(request))
         except Exception as exc:
-            raise translate(exc) from exc
+            raise _failed(exc) from exc
         raw.pop("ResponseMetadata", None)
         return ConverseResponse.model_validate(raw)
 
@@ -68,16 +73,23 @@ class BedrockProvider:
         try:
             raw = await self._client.converse_stream(modelId=target.model, **_params(request))
         except Exception as exc:
-            raise translate(exc) from exc
+            raise _failed(exc) from exc
         stream = raw["stream"]
         try:
             async for event in stream:
                 yield event
         except Exception as exc:
-            raise translate(exc) from exc
+            raise _failed(exc) from exc
         finally:
             # Releases the pooled connection even when our caller went away mid-stream.
             stream.close()
+
+
+def _failed(exc: Exception) -> StrataError:
+    error = translate(exc)
+    # The class name and code only: botocore messages can quote the request back.
+    log.info("bedrock call failed: %s -> %s", type(exc).__name__, type(error).__name__)
+    return error
 
 
 def _params(request: ConverseRequest) -> dict[str, Any]:

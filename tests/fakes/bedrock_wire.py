@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import re
 import socket
@@ -31,9 +32,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+import botocore.session
 import orjson
 import pytest
 import uvicorn
+from botocore.model import ServiceModel
 
 from gateway.wire.eventstream import CONTENT_TYPE, encode_event, encode_exception
 
@@ -52,31 +55,27 @@ ERROR_STATUS: dict[str, int] = {
     "ThrottlingException": 429,
     "ValidationException": 400,
 }
-# Exceptions ConverseStream can send inside the stream: members of ConverseStreamOutput.
-STREAM_EXCEPTIONS = frozenset(
-    {
-        "internalServerException",
-        "modelStreamErrorException",
-        "validationException",
-        "throttlingException",
-        "serviceUnavailableException",
-    }
-)
-_TOP_LEVEL_FIELDS = frozenset(
-    {
-        "messages",
-        "system",
-        "inferenceConfig",
-        "toolConfig",
-        "guardrailConfig",
-        "additionalModelRequestFields",
-        "promptVariables",
-        "additionalModelResponseFieldPaths",
-        "requestMetadata",
-        "performanceConfig",
-    }
-)
-_WORD = re.compile(r"\S+\s*")
+# A word with the spaces after it; leading spaces form their own piece, so pieces join to text.
+_WORD = re.compile(r"\S+\s*|\s+")
+
+
+@functools.cache
+def _service_model() -> ServiceModel:
+    return botocore.session.get_session().get_service_model("bedrock-runtime")
+
+
+@functools.cache
+def stream_exceptions() -> frozenset[str]:
+    """Exceptions ConverseStream can send inside its stream (``throttlingException``, ...)."""
+    output: Any = _service_model().operation_model("ConverseStream").output_shape
+    members = output.members["stream"].members.items()
+    return frozenset(name for name, shape in members if shape.metadata.get("exception"))
+
+
+@functools.cache
+def _request_fields() -> frozenset[str]:
+    request: Any = _service_model().operation_model("Converse").input_shape
+    return frozenset(request.members) - {"modelId"}
 
 
 def stream_member(code: str) -> str:
@@ -90,13 +89,8 @@ def word_count(text: str) -> int:
 
 def split_even(text: str, parts: int) -> list[str]:
     """Split ``text`` into exactly ``parts`` consecutive pieces (some empty if text is short)."""
-    step, extra = divmod(len(text), parts)
-    pieces, start = [], 0
-    for i in range(parts):
-        end = start + step + (1 if i < extra else 0)
-        pieces.append(text[start:end])
-        start = end
-    return pieces
+    bounds = [len(text) * i // parts for i in range(parts + 1)]
+    return [text[start:end] for start, end in itertools.pairwise(bounds)]
 
 
 @dataclass(frozen=True)
@@ -160,7 +154,7 @@ class Reply:
         if self.error is not None and self.error not in ERROR_STATUS:
             raise ValueError(f"unknown Bedrock error code {self.error!r}")
         if self.stream_error is not None and stream_member(self.stream_error) not in (
-            STREAM_EXCEPTIONS
+            stream_exceptions()
         ):
             raise ValueError(f"{self.stream_error!r} is not a ConverseStream exception")
         if self.chunks is not None and self.text and "".join(self.chunks) != self.text:
@@ -215,7 +209,7 @@ def validate_converse_body(body: object) -> str | None:
     """Bedrock's ValidationException message for a malformed Converse body, else ``None``."""
     if not isinstance(body, dict):
         return "The request body must be a JSON object."
-    extra = sorted(set(body) - _TOP_LEVEL_FIELDS)
+    extra = sorted(set(body) - _request_fields())
     if extra:
         return f"Malformed input request: extraneous key [{extra[0]}] is not permitted."
     messages = body.get("messages")

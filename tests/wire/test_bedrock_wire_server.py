@@ -20,12 +20,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EventStreamError
 
 from tests.fakes.bedrock_wire import (
-    STREAM_EXCEPTIONS,
     BedrockWireServer,
     FakeRequest,
     Reply,
     fault_sequence,
     split_even,
+    stream_exceptions,
 )
 
 ARN = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-haiku-v1:0"
@@ -167,6 +167,19 @@ def test_converse_stream_events_in_bedrock_order(server: BedrockWireServer) -> N
     assert server.calls[0].model_id == ARN
 
 
+def test_default_stream_deltas_rebuild_the_text_exactly(server: BedrockWireServer) -> None:
+    text = "  Two lines,\n\tthen   spaces  "
+    server.handler = lambda request: Reply(text=text)
+    response = client(server.endpoint_url).converse_stream(modelId="m", messages=user("hi"))
+    deltas = [
+        event["contentBlockDelta"]["delta"]["text"]
+        for event in response["stream"]
+        if "contentBlockDelta" in event
+    ]
+    assert "".join(deltas) == text
+    assert len(deltas) == len(text.split()) + 1  # one per word, plus the leading spaces
+
+
 @pytest.mark.parametrize("code", ERRORS)
 def test_error_codes_surface_as_botocore_errors(server: BedrockWireServer, code: str) -> None:
     server.handler = lambda request: Reply(error=code, error_message=f"scripted {code}")
@@ -179,7 +192,7 @@ def test_error_codes_surface_as_botocore_errors(server: BedrockWireServer, code:
         assert type(info.value).__name__ == code
 
 
-@pytest.mark.parametrize("member", sorted(STREAM_EXCEPTIONS))
+@pytest.mark.parametrize("member", sorted(stream_exceptions()))
 def test_in_stream_exception_raised_while_iterating(server: BedrockWireServer, member: str) -> None:
     code = member[0].upper() + member[1:]
     server.handler = lambda request: Reply(

@@ -1,0 +1,74 @@
+"""Data parallelism under ``torchrun``: one process per GPU, gradients averaged with all-reduce.
+
+Averaging the adapter's gradients by hand (one flattened all-reduce per step) works the same for
+peft LoRA and for our hook-based bottleneck adapters, whose parameters live outside the model's
+module tree where DistributedDataParallel would not see them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_world() -> World:
+    """Joins the process group when started by torchrun with more than one process."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    import torch
+    import torch.distributed as dist
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return World(dist.get_rank(), dist.get_world_size(), local_rank)
+
+
+def average_gradients(parameters: list[Any], world: World) -> None:
+    if world.size <= 1:
+        return
+    import torch
+    import torch.distributed as dist
+
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world.size
+    offset = 0
+    for parameter, grad in zip(parameters, grads, strict=True):
+        parameter.grad = flat[offset : offset + grad.numel()].view_as(grad).clone()
+        offset += grad.numel()
+
+
+def average_scalar(value: float, world: World) -> float:
+    if world.size <= 1:
+        return value
+    import torch
+    import torch.distributed as dist
+
+    tensor = torch.tensor([value], device="cuda" if torch.cuda.is_available() else "cpu")
+    dist.all_reduce(tensor)
+    return float(tensor.item()) / world.size
+
+
+def close_world(world: World) -> None:
+    if world.size > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()

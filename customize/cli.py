@@ -1,0 +1,45 @@
+"""The typer apps the ``strata`` CLI mounts: ``app`` as ``strata customize``, ``variants_app`` as
+``strata variants``. Importing this module loads no AWS SDK; commands load it when they need it.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from customize.commands import datasets_cmd, import_cmd, jobs_cmd, serving_cmd, variants_cmd
+
+
+def _typer(help_text: str) -> typer.Typer:
+    # Locals in tracebacks could show credentials; never print them.
+    return typer.Typer(
+        help=help_text,
+        no_args_is_help=True,
+        pretty_exceptions_show_locals=False,
+        rich_markup_mode=None,
+    )
+
+
+app = _typer("Bedrock customization: datasets, fine-tuning jobs, serving, model import.")
+app.command("validate")(datasets_cmd.validate)
+app.command("convert")(datasets_cmd.convert)
+app.command("submit")(jobs_cmd.submit)
+app.command("status")(jobs_cmd.status)
+app.command("list")(jobs_cmd.list_jobs)
+app.command("stop")(jobs_cmd.stop)
+app.command("provision")(serving_cmd.provision)
+app.command("import")(import_cmd.import_model)
+app.command("import-check")(import_cmd.import_check)
+
+variants_app = _typer("Named variants the gateway can route to as variant:NAME.")
+variants_app.command("add")(variants_cmd.add)
+variants_app.command("list")(variants_cmd.list_variants)
+variants_app.command("show")(variants_cmd.show)
+variants_app.command("remove")(variants_cmd.remove)
+
+
+def main() -> None:
+    """``python -m customize``: the customize commands, plus ``variants``, without the gateway."""
+    root = _typer("Strata customization manager.")
+    root.add_typer(app, name="customize")
+    root.add_typer(variants_app, name="variants")
+    root()

@@ -1,0 +1,1 @@
+"""Typer commands; ``customize.cli`` assembles them into the ``customize`` and ``variants`` apps."""

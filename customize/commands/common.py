@@ -1,0 +1,93 @@
+"""What every command shares: option types, consoles, JSON output and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import click
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from customize.aws_errors import describe_aws_error
+from customize.errors import CustomizeError
+
+Region = Annotated[
+    str | None, typer.Option("--region", help="AWS region (default: the AWS config's region).")
+]
+Profile = Annotated[
+    str | None,
+    typer.Option("--profile", help="AWS named profile (default: the standard credential chain)."),
+]
+JsonOut = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object on stdout instead of text.")
+]
+PollInterval = Annotated[
+    float,
+    typer.Option("--poll-interval", min=0.0, help="Seconds between status checks while waiting."),
+]
+
+
+def out() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def err() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _json_default(value: object) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def emit_json(payload: object) -> None:
+    sys.stdout.write(json.dumps(payload, default=_json_default, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def fail(line: str, *, as_json: bool = False) -> NoReturn:
+    if as_json:
+        emit_json({"ok": False, "error": line})
+    err().print(f"[bold red]error:[/bold red] {escape(line)}")
+    raise typer.Exit(1)
+
+
+def finish(payload: dict[str, Any], failure: str | None, as_json: bool) -> None:
+    """End a command that waited on AWS: one JSON document either way, exit 1 on failure."""
+    if as_json:
+        emit_json({**payload, "ok": failure is None, **({"error": failure} if failure else {})})
+    if failure is not None:
+        err().print(f"[bold red]error:[/bold red] {escape(failure)}")
+        raise typer.Exit(1)
+
+
+@contextmanager
+def reported_errors(as_json: bool = False) -> Iterator[None]:
+    """Show our errors and AWS SDK errors as one line and exit 1; let anything else through."""
+    try:
+        yield
+    except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+        raise
+    except CustomizeError as error:
+        fail(str(error), as_json=as_json)
+    except Exception as error:
+        line = describe_aws_error(error)
+        if line is None:
+            raise
+        fail(line, as_json=as_json)
+
+
+def note(message: str, *, as_json: bool) -> None:
+    """Progress chatter goes to stderr, so stdout stays clean for --json and pipes."""
+    if not as_json:
+        err().print(f"[dim]{escape(message)}[/dim]")

@@ -1,0 +1,124 @@
+"""``customize import`` and ``customize import-check``: Bedrock Custom Model Import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from customize.aws import AwsContext
+from customize.commands.common import (
+    JsonOut,
+    PollInterval,
+    Profile,
+    Region,
+    emit_json,
+    err,
+    finish,
+    note,
+    out,
+    reported_errors,
+)
+from customize.errors import ImportFolderError
+from customize.imports.check import ImportCheck, check_import_folder
+from customize.imports.submit import get_import, import_rows, plan_import, start_import
+from customize.progress import StatusDisplay
+from customize.s3 import parse_s3_uri
+from customize.waiting import wait_for
+
+ModelDir = Annotated[
+    Path, typer.Option("--model-dir", file_okay=False, help="Hugging Face model folder to import.")
+]
+
+
+def _describe(check: ImportCheck) -> str:
+    size = (
+        f"{check.total_bytes / 1e9:.2f} GB"
+        if check.total_bytes >= 1e8
+        else f"{check.total_bytes:,} bytes"
+    )
+    files = len(check.weight_files)
+    return f"{check.architecture or '?'}, {check.dtype or '?'} weights in {files} file(s), {size}"
+
+
+def _refuse(check: ImportCheck) -> None:
+    if not check.ok:
+        raise ImportFolderError("Bedrock would refuse this folder: " + "; ".join(check.problems))
+
+
+def import_check(
+    model_dir: Annotated[Path, typer.Argument(file_okay=False, help="Hugging Face model folder.")],
+    as_json: JsonOut = False,
+) -> None:
+    """Check, without uploading, whether Bedrock Custom Model Import would accept a model folder."""
+    with reported_errors(as_json):
+        check = check_import_folder(model_dir)
+        if as_json:
+            emit_json(check.as_dict())
+        elif check.ok:
+            out().print(f"[green]OK[/green] {model_dir}: {_describe(check)}")
+        else:
+            for problem in check.problems:
+                out().print(f"{model_dir}: {problem}")
+        if not check.ok:
+            raise typer.Exit(1)
+
+
+def import_model(
+    model_dir: ModelDir,
+    output: Annotated[
+        str, typer.Option("--output", help="s3:// prefix to upload the folder under.")
+    ],
+    role_arn: Annotated[
+        str, typer.Option("--role-arn", help="IAM role Bedrock assumes to read the model files.")
+    ],
+    name: Annotated[str, typer.Option("--name", help="Name of the imported model.")],
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Follow the import job until it ends.")
+    ] = True,
+    poll_interval: PollInterval = 30.0,
+    region: Region = None,
+    profile: Profile = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Check a model folder, upload it and import it into Bedrock; prints the imported-model ARN."""
+    with reported_errors(as_json):
+        check = check_import_folder(model_dir)
+        _refuse(check)
+        note(f"folder OK: {_describe(check)}", as_json=as_json)
+        plan = plan_import(model_dir, parse_s3_uri(output), role_arn, name)
+        aws = AwsContext(region, profile)
+        started = start_import(aws, plan, on_step=lambda step: note(step, as_json=as_json))
+        for message in started.notes:
+            note(message, as_json=as_json)
+        if not as_json:
+            prefix = "already submitted: " if started.reused else ""
+            out().print(f"{prefix}{started.job_arn}")
+        payload = {
+            "ok": True,
+            "job_arn": started.job_arn,
+            "job_name": started.job_name,
+            "s3_uri": started.s3_uri,
+            "already_submitted": started.reused,
+            "uploaded_bytes": started.uploaded_bytes,
+            "skipped_files": started.skipped_files,
+            "check": check.as_dict(),
+        }
+        failure = None
+        if wait:
+            fetch = lambda: get_import(aws.bedrock, started.job_arn)  # noqa: E731
+            if as_json:
+                state = wait_for(fetch, lambda s: s.done, interval=poll_interval)
+            else:
+                with StatusDisplay(err(), "Bedrock model import", import_rows) as display:
+                    state = wait_for(
+                        fetch, lambda s: s.done, interval=poll_interval, on_update=display.update
+                    )
+            payload["import"] = state.as_dict()
+            if state.status == "Failed":
+                reason = state.failure_message or "no failure message given"
+                failure = f"import job {state.name} failed: {reason}"
+            elif not as_json:
+                out().print(f"imported model: {state.imported_model_arn}")
+        finish(payload, failure, as_json)

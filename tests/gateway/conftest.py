@@ -1,0 +1,62 @@
+"""Gateways under test: one over the Bedrock-wire fake, one over the built-in local model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from tests.fakes.bedrock_wire import BedrockWireServer
+from tests.gateway.harness import TEST_KEY, serve
+
+BEDROCK_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def wire() -> Iterator[BedrockWireServer]:
+    with BedrockWireServer() as server:
+        yield server
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gateway signs its upstream calls; the fake accepts any signature.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-example")
+
+
+def bedrock_settings(tmp_path: Path, wire: BedrockWireServer, **overrides: object) -> Settings:
+    config = write_config(tmp_path / "strata.yaml", f"""
+aliases:
+  default: bedrock:{BEDROCK_MODEL}
+  haiku: bedrock:{BEDROCK_MODEL}
+bedrock:
+  region: us-east-1
+  endpoint_url: {wire.endpoint_url}
+""")
+    return Settings(home=tmp_path / "home", config=config, dev_key=TEST_KEY,
+                    **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def bedrock_gateway(tmp_path: Path, wire: BedrockWireServer, aws_credentials: None
+                    ) -> Iterator[str]:
+    with serve(create_app(bedrock_settings(tmp_path, wire))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def local_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The embedded default: no config, no AWS, the built-in model (loaded once per module)."""
+    home = tmp_path_factory.mktemp("local-home")
+    settings = Settings(home=home, dev_key=TEST_KEY)
+    with serve(create_app(settings)) as url:
+        yield url
