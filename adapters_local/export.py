@@ -56,6 +56,8 @@ def export_merged(base: str, adapter: Path, out: Path, dtype: str = "bf16") -> E
         )
     if not is_lora_folder(adapter):
         raise ExportError(f"{adapter} is not a LoRA adapter folder (no LoRA adapter_config.json)")
+    if out.exists() and any(out.iterdir()):
+        raise ExportError(f"{out} exists and is not empty")
     try:
         base_path = resolve_base(base)
     except ModelError as exc:
@@ -67,8 +69,6 @@ def export_merged(base: str, adapter: Path, out: Path, dtype: str = "bf16") -> E
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     dtype_name = DTYPE_NAMES[dtype]
     merged = merged.to(getattr(torch, dtype_name))
-    if out.exists() and any(out.iterdir()):
-        raise ExportError(f"{out} exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(str(out), max_shard_size="4GB")
     _write_base_files(base_path, out, dtype_name)

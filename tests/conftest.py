@@ -13,8 +13,9 @@ from gateway.settings import get_settings
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-                 ) -> Iterator[Path]:
+def isolated_env(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     for name in list(os.environ):
         if name.startswith(("AWS_", "STRATA_")):
             monkeypatch.delenv(name)

@@ -119,7 +119,7 @@ def _messages(
         if not isinstance(message, dict):
             problems.append(f"{where} must be an object, got {kind(message)}")
             continue
-        problems += _keys(message, required=("role", "content"))
+        problems += [f"{where}: {p}" for p in _keys(message, required=("role", "content"))]
         role, role_problems = _role(message, where)
         problems += role_problems
         roles.append(role or "?")

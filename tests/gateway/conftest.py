@@ -34,21 +34,24 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def bedrock_settings(tmp_path: Path, wire: BedrockWireServer, **overrides: object) -> Settings:
-    config = write_config(tmp_path / "strata.yaml", f"""
+    config = write_config(
+        tmp_path / "strata.yaml",
+        f"""
 aliases:
   default: bedrock:{BEDROCK_MODEL}
   haiku: bedrock:{BEDROCK_MODEL}
 bedrock:
   region: us-east-1
   endpoint_url: {wire.endpoint_url}
-""")
-    return Settings(home=tmp_path / "home", config=config, dev_key=TEST_KEY,
-                    **overrides)  # type: ignore[arg-type]
+""",
+    )
+    return Settings(home=tmp_path / "home", config=config, dev_key=TEST_KEY, **overrides)  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def bedrock_gateway(tmp_path: Path, wire: BedrockWireServer, aws_credentials: None
-                    ) -> Iterator[str]:
+def bedrock_gateway(
+    tmp_path: Path, wire: BedrockWireServer, aws_credentials: None
+) -> Iterator[str]:
     with serve(create_app(bedrock_settings(tmp_path, wire))) as url:
         yield url
 

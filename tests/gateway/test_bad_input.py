@@ -35,18 +35,27 @@ OPENAI_CASES = [
     ("wrong type", b'{"model": "haiku", "messages": "hello"}', 400, "messages"),
     ("empty messages", b'{"model": "haiku", "messages": []}', 400, "messages"),
     ("missing messages", b'{"model": "haiku"}', 400, "messages"),
-    ("max_tokens < 1",
-     b'{"model": "haiku", "max_tokens": 0, "messages": [{"role": "user", "content": "x"}]}',
-     400, "max_tokens"),
-    ("unknown alias",
-     b'{"model": "gpt-17", "messages": [{"role": "user", "content": "x"}]}', 404, "model"),
+    (
+        "max_tokens < 1",
+        b'{"model": "haiku", "max_tokens": 0, "messages": [{"role": "user", "content": "x"}]}',
+        400,
+        "max_tokens",
+    ),
+    (
+        "unknown alias",
+        b'{"model": "gpt-17", "messages": [{"role": "user", "content": "x"}]}',
+        404,
+        "model",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "body", "status", "param"), OPENAI_CASES,
-                         ids=[c[0] for c in OPENAI_CASES])
-def test_openai_surface_rejects(gateway: str, name: str, body: bytes, status: int,
-                                param: str | None) -> None:
+@pytest.mark.parametrize(
+    ("name", "body", "status", "param"), OPENAI_CASES, ids=[c[0] for c in OPENAI_CASES]
+)
+def test_openai_surface_rejects(
+    gateway: str, name: str, body: bytes, status: int, param: str | None
+) -> None:
     r = httpx.post(gateway + CHAT, content=body, headers=AUTH)
     assert r.status_code == status
     error = r.json()["error"]
@@ -56,21 +65,31 @@ def test_openai_surface_rejects(gateway: str, name: str, body: bytes, status: in
 
 
 def test_unknown_alias_lists_known_ones(gateway: str) -> None:
-    r = httpx.post(gateway + CHAT, headers=AUTH,
-                   json={"model": "gpt-17", "messages": [{"role": "user", "content": "x"}]})
+    r = httpx.post(
+        gateway + CHAT,
+        headers=AUTH,
+        json={"model": "gpt-17", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert "default" in r.json()["error"]["message"]
     assert "haiku" in r.json()["error"]["message"]
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    (b"{oops", 400),
-    (b'{"messages": []}', 400),
-    (b'{"messages": [{"role": "user", "content": "text"}]}', 400),
-    (b'{"messages": [{"role": "user", "content": [{"text": "x"}]}],'
-     b' "inferenceConfig": {"maxTokens": 0}}', 400),
-])
-def test_bedrock_surface_rejects_with_bedrock_errors(gateway: str, body: bytes,
-                                                     status: int) -> None:
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{oops", 400),
+        (b'{"messages": []}', 400),
+        (b'{"messages": [{"role": "user", "content": "text"}]}', 400),
+        (
+            b'{"messages": [{"role": "user", "content": [{"text": "x"}]}],'
+            b' "inferenceConfig": {"maxTokens": 0}}',
+            400,
+        ),
+    ],
+)
+def test_bedrock_surface_rejects_with_bedrock_errors(
+    gateway: str, body: bytes, status: int
+) -> None:
     r = httpx.post(gateway + CONVERSE, content=body, headers=AUTH)
     assert r.status_code == status
     assert r.headers["x-amzn-errortype"].startswith("ValidationException")
@@ -93,12 +112,22 @@ def test_oversized_chunked_body_is_413(gateway: str) -> None:
     assert r.status_code == 413
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer sk-strata-nope"},
-                                     {"Authorization": "Basic abc"}, {"Authorization": "Bearer"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer sk-strata-nope"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer"},
+    ],
+)
 @pytest.mark.parametrize("path", [CHAT, CONVERSE])
 def test_missing_or_wrong_key_is_401(gateway: str, headers: dict[str, str], path: str) -> None:
-    r = httpx.post(gateway + path, headers=headers,
-                   json={"model": "haiku", "messages": [{"role": "user", "content": "x"}]})
+    r = httpx.post(
+        gateway + path,
+        headers=headers,
+        json={"model": "haiku", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert r.status_code == 401
 
 
@@ -111,8 +140,9 @@ def test_unknown_route_is_404_in_surface_shape(gateway: str) -> None:
     assert r.status_code == 404 and "error" in r.json()
 
 
-def test_nothing_logged_carries_key_or_prompt(gateway: str, wire: BedrockWireServer,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_nothing_logged_carries_key_or_prompt(
+    gateway: str, wire: BedrockWireServer, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG, logger="strata")
     caplog.set_level(logging.INFO)
     body = {"model": "haiku", "messages": [{"role": "user", "content": SECRET_PROMPT}]}
@@ -121,6 +151,7 @@ def test_nothing_logged_carries_key_or_prompt(gateway: str, wire: BedrockWireSer
     httpx.post(gateway + CHAT, headers=AUTH, json={**body, "model": "nope"})
     httpx.post(gateway + CHAT, headers=AUTH, json={**body, "max_tokens": -1})
     from tests.fakes.bedrock_wire import Reply
+
     wire.handler = lambda r: Reply(error="InternalServerException")
     assert httpx.post(gateway + CHAT, headers=AUTH, json=body).status_code == 502
     assert caplog.records, "expected the gateway to log something"

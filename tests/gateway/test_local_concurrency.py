@@ -26,12 +26,17 @@ async def _wait_ready(client: httpx.AsyncClient) -> None:
 async def test_healthz_answers_while_eight_requests_generate(local_gateway: str) -> None:
     headers = {"Authorization": f"Bearer {TEST_KEY}"}
     text = "abcdefghij" * 12
-    body = {"model": "default", "max_tokens": 160,
-            "messages": [{"role": "user", "content": f"copy: {text}"}]}
+    body = {
+        "model": "default",
+        "max_tokens": 160,
+        "messages": [{"role": "user", "content": f"copy: {text}"}],
+    }
     async with httpx.AsyncClient(base_url=local_gateway, timeout=300) as client:
         await _wait_ready(client)
-        tasks = [asyncio.create_task(client.post("/v1/chat/completions", json=body,
-                                                 headers=headers)) for _ in range(8)]
+        tasks = [
+            asyncio.create_task(client.post("/v1/chat/completions", json=body, headers=headers))
+            for _ in range(8)
+        ]
         probes: list[float] = []
         while not all(t.done() for t in tasks):
             started = time.perf_counter()

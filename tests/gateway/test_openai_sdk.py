@@ -15,17 +15,27 @@ def client(url: str) -> openai.OpenAI:
 
 
 def scripted(request: FakeRequest) -> Reply:
-    return Reply(text="forty two", stop_reason="end_turn",
-                 input_tokens=17, output_tokens=3, cache_read_tokens=5, cache_write_tokens=2)
+    return Reply(
+        text="forty two",
+        stop_reason="end_turn",
+        input_tokens=17,
+        output_tokens=3,
+        cache_read_tokens=5,
+        cache_write_tokens=2,
+    )
 
 
 def test_bedrock_non_streaming(bedrock_gateway: str, wire: BedrockWireServer) -> None:
     wire.handler = scripted
     result = client(bedrock_gateway).chat.completions.create(
         model="haiku",
-        messages=[{"role": "system", "content": "be brief"},
-                  {"role": "user", "content": "what is six times seven?"}],
-        max_tokens=50, temperature=0.2, stop=["END"],
+        messages=[
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "what is six times seven?"},
+        ],
+        max_tokens=50,
+        temperature=0.2,
+        stop=["END"],
     )
     assert result.choices[0].message.content == "forty two"
     assert result.choices[0].finish_reason == "stop"
@@ -38,15 +48,21 @@ def test_bedrock_non_streaming(bedrock_gateway: str, wire: BedrockWireServer) ->
     (call,) = wire.calls
     assert call.model_id == BEDROCK_MODEL
     assert call.body["system"] == [{"text": "be brief"}]
-    assert call.body["inferenceConfig"] == {"maxTokens": 50, "temperature": 0.2,
-                                            "stopSequences": ["END"]}
+    assert call.body["inferenceConfig"] == {
+        "maxTokens": 50,
+        "temperature": 0.2,
+        "stopSequences": ["END"],
+    }
 
 
 def test_bedrock_streaming_with_usage(bedrock_gateway: str, wire: BedrockWireServer) -> None:
-    wire.handler = lambda r: Reply(chunks=["one ", "two ", "three"], input_tokens=9,
-                                   output_tokens=4, stop_reason="max_tokens")
+    wire.handler = lambda r: Reply(
+        chunks=["one ", "two ", "three"], input_tokens=9, output_tokens=4, stop_reason="max_tokens"
+    )
     stream = client(bedrock_gateway).chat.completions.create(
-        model="haiku", messages=[{"role": "user", "content": "count"}], stream=True,
+        model="haiku",
+        messages=[{"role": "user", "content": "count"}],
+        stream=True,
         stream_options={"include_usage": True},
     )
     chunks = list(stream)
@@ -59,11 +75,15 @@ def test_bedrock_streaming_with_usage(bedrock_gateway: str, wire: BedrockWireSer
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (9, 4, 13)
 
 
-def test_bedrock_streaming_without_usage_chunk(bedrock_gateway: str,
-                                               wire: BedrockWireServer) -> None:
+def test_bedrock_streaming_without_usage_chunk(
+    bedrock_gateway: str, wire: BedrockWireServer
+) -> None:
     wire.handler = lambda r: Reply(chunks=["a", "b"])
-    chunks = list(client(bedrock_gateway).chat.completions.create(
-        model="haiku", messages=[{"role": "user", "content": "x"}], stream=True))
+    chunks = list(
+        client(bedrock_gateway).chat.completions.create(
+            model="haiku", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+    )
     assert all(c.usage is None for c in chunks)
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "ab"
 
@@ -72,7 +92,8 @@ def test_bedrock_throttle_surfaces_as_429(bedrock_gateway: str, wire: BedrockWir
     wire.handler = lambda r: Reply(error="ThrottlingException")
     with pytest.raises(openai.RateLimitError) as info:
         client(bedrock_gateway).chat.completions.create(
-            model="haiku", messages=[{"role": "user", "content": "x"}])
+            model="haiku", messages=[{"role": "user", "content": "x"}]
+        )
     assert info.value.status_code == 429
     assert info.value.response.headers["retry-after"].isdigit()
 
@@ -87,9 +108,15 @@ def test_local_non_streaming_and_streaming(local_gateway: str) -> None:
     assert result.usage.total_tokens == result.usage.prompt_tokens + result.usage.completion_tokens
     assert result.choices[0].finish_reason in ("stop", "length")
 
-    chunks = list(c.chat.completions.create(
-        model="default", messages=prompt, max_tokens=24, stream=True,  # type: ignore[arg-type]
-        stream_options={"include_usage": True}))
+    chunks = list(
+        c.chat.completions.create(
+            model="default",
+            messages=prompt,
+            max_tokens=24,
+            stream=True,  # type: ignore[arg-type]
+            stream_options={"include_usage": True},
+        )
+    )
     streamed = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
     # Greedy decoding: the stream carries exactly the text of the non-streaming answer.
     assert streamed == result.choices[0].message.content
