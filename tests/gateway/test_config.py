@@ -77,5 +77,5 @@ def test_errors_name_file_key_and_reason(tmp_path: Path, text: str, key: str, re
 
 def test_missing_file_is_reported(tmp_path: Path) -> None:
     s = Settings(home=tmp_path, config=tmp_path / "absent.yaml")
-    with pytest.raises(ConfigError, match="absent.yaml: cannot read config file"):
+    with pytest.raises(ConfigError, match=r"absent\.yaml: cannot read config file"):
         load_config(s)
