@@ -32,8 +32,13 @@ class BottleneckConfig:
 
     @property
     def sites(self) -> tuple[str, ...]:
-        """Where adapters sit in each layer: Pfeiffer after the MLP; Houlsby after both blocks."""
-        return ("mlp",) if self.style == "pfeiffer" else ("attn", "mlp")
+        """Where adapters sit in each decoder layer.
+
+        Houlsby: on the attention and the MLP sub-layer outputs, before their skip connections
+        (as in Houlsby et al. 2019). Pfeiffer: once per layer after the MLP block, reading the
+        residual stream plus the MLP output (AdapterHub's Pfeiffer configuration).
+        """
+        return ("layer",) if self.style == "pfeiffer" else ("attn", "mlp")
 
     def save(self, folder: Path) -> None:
         data = {"adapter_type": "bottleneck", **asdict(self)}

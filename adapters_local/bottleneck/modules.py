@@ -16,6 +16,7 @@ from torch import nn
 
 from adapters_local.bottleneck.config import WEIGHTS_FILE, BottleneckConfig
 
+SITES = ("attn", "mlp", "layer")
 UP_INIT_STD = 1e-4  # near zero: a fresh adapter leaves the base model's behaviour unchanged
 
 
@@ -30,7 +31,8 @@ class BottleneckLayer(nn.Module):
         nn.init.zeros_(self.up.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        delta: torch.Tensor = self.up(torch.relu(self.down(x)))
+        normed = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+        delta: torch.Tensor = self.up(torch.relu(self.down(normed)))
         return x + delta
 
 
@@ -83,6 +85,8 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
 
 
 def _module(layer: nn.Module, site: str) -> nn.Module:
+    if site == "layer":
+        return layer
     module = getattr(layer, "self_attn" if site == "attn" else "mlp")
     if not isinstance(module, nn.Module):
         raise TypeError(f"decoder layer has no {site} module")
@@ -99,7 +103,7 @@ class BottleneckHost:
         self._handles = [
             _module(layer, site).register_forward_hook(self._hook(index, site))
             for index, layer in enumerate(self._layers)
-            for site in ("attn", "mlp")
+            for site in SITES
         ]
 
     def add(self, name: str, adapter: BottleneckAdapter, *, keep_dtype: bool = False) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, Protocol, TypeVar
 
 import click
 import typer
@@ -17,6 +17,8 @@ from rich.markup import escape
 
 from customize.aws_errors import describe_aws_error
 from customize.errors import CustomizeError
+from customize.progress import Rows, StatusDisplay
+from customize.waiting import wait_for
 
 Region = Annotated[
     str | None, typer.Option("--region", help="AWS region (default: the AWS config's region).")
@@ -91,3 +93,28 @@ def note(message: str, *, as_json: bool) -> None:
     """Progress chatter goes to stderr, so stdout stays clean for --json and pipes."""
     if not as_json:
         err().print(f"[dim]{escape(message)}[/dim]")
+
+
+class _Waitable(Protocol):
+    @property
+    def done(self) -> bool: ...
+
+
+W = TypeVar("W", bound=_Waitable)
+
+
+def wait_and_show(
+    fetch: Callable[[], W],
+    *,
+    title: str,
+    rows: Callable[[W, datetime], Rows],
+    interval: float,
+    as_json: bool,
+) -> W:
+    """Poll until the state is final, drawing progress on stderr unless the output is JSON."""
+    if as_json:
+        return wait_for(fetch, lambda state: state.done, interval=interval)
+    with StatusDisplay(err(), title, rows) as display:
+        return wait_for(
+            fetch, lambda state: state.done, interval=interval, on_update=display.update
+        )

@@ -14,18 +14,16 @@ from customize.commands.common import (
     Profile,
     Region,
     emit_json,
-    err,
     finish,
     note,
     out,
     reported_errors,
+    wait_and_show,
 )
 from customize.errors import ImportFolderError
 from customize.imports.check import ImportCheck, check_import_folder
 from customize.imports.submit import get_import, import_rows, plan_import, start_import
-from customize.progress import StatusDisplay
 from customize.s3 import parse_s3_uri
-from customize.waiting import wait_for
 
 ModelDir = Annotated[
     Path, typer.Option("--model-dir", file_okay=False, help="Hugging Face model folder to import.")
@@ -108,13 +106,13 @@ def import_model(
         failure = None
         if wait:
             fetch = lambda: get_import(aws.bedrock, started.job_arn)  # noqa: E731
-            if as_json:
-                state = wait_for(fetch, lambda s: s.done, interval=poll_interval)
-            else:
-                with StatusDisplay(err(), "Bedrock model import", import_rows) as display:
-                    state = wait_for(
-                        fetch, lambda s: s.done, interval=poll_interval, on_update=display.update
-                    )
+            state = wait_and_show(
+                fetch,
+                title="Bedrock model import",
+                rows=import_rows,
+                interval=poll_interval,
+                as_json=as_json,
+            )
             payload["import"] = state.as_dict()
             if state.status == "Failed":
                 reason = state.failure_message or "no failure message given"

@@ -16,11 +16,11 @@ from customize.commands.common import (
     Profile,
     Region,
     emit_json,
-    err,
     finish,
     note,
     out,
     reported_errors,
+    wait_and_show,
 )
 from customize.commands.datasets_cmd import FamilyOpt, Kind, customization_type, resolve_family
 from customize.datasets.formats import dataset_spec
@@ -29,9 +29,7 @@ from customize.errors import DatasetError, UsageError
 from customize.jobs.follow import JobSnapshot, job_rows, snapshot
 from customize.jobs.hyperparams import parse_assignments, validate_hyperparameters
 from customize.jobs.submit import DataSource, JobInputs, plan_job, submit_job
-from customize.progress import StatusDisplay
 from customize.s3 import parse_s3_uri
-from customize.waiting import wait_for
 
 Job = Annotated[str, typer.Argument(help="Job ARN or name.")]
 Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the job until it ends.")]
@@ -68,10 +66,9 @@ def _check_local_data(source: DataSource | None, which: str, inputs_spec: Any) -
 
 def follow_job(aws: AwsContext, job: str, interval: float, as_json: bool) -> JobSnapshot:
     fetch = lambda: snapshot(aws.bedrock.get_model_customization_job(jobIdentifier=job))  # noqa: E731
-    if as_json:
-        return wait_for(fetch, lambda s: s.done, interval=interval)
-    with StatusDisplay(err(), "Bedrock customization job", job_rows) as display:
-        return wait_for(fetch, lambda s: s.done, interval=interval, on_update=display.update)
+    return wait_and_show(
+        fetch, title="Bedrock customization job", rows=job_rows, interval=interval, as_json=as_json
+    )
 
 
 def failure_line(state: JobSnapshot) -> str | None:
@@ -186,7 +183,7 @@ def submit(
 def _print_job(state: JobSnapshot) -> None:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")
     table.add_row("Job", f"{state.name} ({state.arn})")
     table.add_row("Status", state.status)
     for label, value in state.steps:
@@ -259,6 +256,8 @@ def list_jobs(
             emit_json({"ok": True, "jobs": jobs})
             return
         table = Table("Name", "Status", "Type", "Base model", "Created", "Custom model")
+        for column in table.columns:
+            column.overflow = "fold"  # ARNs are for copying: wrap them, never cut them
         for job in jobs:
             created = job.get("creationTime")
             table.add_row(

@@ -13,14 +13,13 @@ from customize.commands.common import (
     PollInterval,
     Profile,
     Region,
-    err,
     finish,
     note,
     out,
     reported_errors,
+    wait_and_show,
 )
 from customize.errors import UsageError
-from customize.progress import StatusDisplay
 from customize.serving.provision import (
     ServingSnapshot,
     create_deployment,
@@ -30,7 +29,6 @@ from customize.serving.provision import (
     on_demand_family,
     serving_rows,
 )
-from customize.waiting import wait_for
 
 
 def provision(
@@ -83,13 +81,13 @@ def provision(
             out().print(arn)
         state: ServingSnapshot = fetch()
         if wait and not state.done:
-            if as_json:
-                state = wait_for(fetch, lambda s: s.done, interval=poll_interval)
-            else:
-                with StatusDisplay(err(), "Serving custom model", serving_rows) as display:
-                    state = wait_for(
-                        fetch, lambda s: s.done, interval=poll_interval, on_update=display.update
-                    )
+            state = wait_and_show(
+                fetch,
+                title="Serving custom model",
+                rows=serving_rows,
+                interval=poll_interval,
+                as_json=as_json,
+            )
         failure = None
         if state.status == "Failed":
             failure = f"{state.name} failed: {state.failure_message or 'no failure message given'}"

@@ -114,6 +114,8 @@ def list_variants(as_json: JsonOut = False) -> None:
             emit_json({"ok": True, "variants": [v.as_dict() for v in variants]})
             return
         table = Table("Name", "Target", "Base model", "Method", "Created")
+        for column in table.columns:
+            column.overflow = "fold"  # targets are for copying: wrap them, never cut them
         for variant in variants:
             table.add_row(
                 variant.name,
@@ -136,7 +138,7 @@ def show(name: Name, as_json: JsonOut = False) -> None:
             return
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
-        table.add_column()
+        table.add_column(overflow="fold")
         for key, value in variant.as_dict().items():
             shown = (
                 ", ".join(f"{k}={v}" for k, v in value.items())

@@ -88,9 +88,8 @@ class DatasetScan:
                 if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
                     self.stats.records += 1
                     self.stats.bytes += _skip_rest_of_line(handle)
-                    yield Problem(
-                        lineno, f"record is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB"
-                    )
+                    reason = f"record is longer than {MAX_LINE_BYTES:,} bytes (not parsed)"
+                    yield Problem(lineno, reason)
                     continue
                 yield from self._line(lineno, raw)
         yield from self._file_limits()

@@ -11,21 +11,12 @@ import json
 import os
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
-from customize_fake_bedrock import ACCOUNT, REGION, FakeBedrock
+from customize_fake_bedrock import FakeBedrock
+from customize_test_env import BEDROCK_TRUST, REGION, Aws
 from typer.testing import CliRunner
-
-BEDROCK_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "bedrock.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    ],
-}
 
 
 @pytest.fixture(autouse=True)
@@ -60,32 +51,11 @@ def fake_bedrock(moto_url: str) -> Iterator[FakeBedrock]:
     fake.stop()
 
 
-@dataclass
-class Aws:
-    """Handles for arranging and inspecting the fake AWS a test runs against."""
-
-    moto_url: str
-    fake: FakeBedrock
-    bucket: str
-    role_arn: str
-
-    def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)
-
-    def moto_bedrock(self) -> Any:
-        """moto's in-memory Bedrock backend (the server thread shares this process's state)."""
-        from moto.backends import get_backend
-
-        return get_backend("bedrock")[ACCOUNT][REGION]
-
-    def objects(self, prefix: str = "") -> dict[str, dict[str, Any]]:
-        listed = self.client("s3").list_objects_v2(Bucket=self.bucket, Prefix=prefix)
-        return {item["Key"]: item for item in listed.get("Contents", [])}
-
-
 @pytest.fixture
 def aws(moto_url: str, fake_bedrock: FakeBedrock, monkeypatch: pytest.MonkeyPatch) -> Aws:
-    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).close()
+    urllib.request.urlopen(
+        urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")
+    ).close()
     fake_bedrock.reset()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -120,7 +90,9 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     vocab.update({char: index + 3 for index, char in enumerate("abcdefghijklmnopqrstuvwxyz .,?!")})
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Split("", "isolated")
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
     config = LlamaConfig(
         vocab_size=len(vocab),
         hidden_size=64,

@@ -66,6 +66,7 @@ class FakeState:
     tokens: dict[str, str] = field(default_factory=dict)  # clientRequestToken → ARN created
     polls: dict[str, int] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    denied: dict[tuple[str, str], str] = field(default_factory=dict)  # (method, path) → message
 
 
 class FakeBedrock:
@@ -111,6 +112,10 @@ class FakeBedrock:
         }
         return arn
 
+    def deny(self, method: str, path: str, message: str) -> None:
+        """Answer ``method path`` with AccessDeniedException, as for a missing IAM permission."""
+        self.state.denied[(method, path)] = message
+
     def script_job(self, name: str, responses: list[dict[str, Any]]) -> None:
         """Successive GetModelCustomizationJob answers for ``name`` (the last one repeats)."""
         self.state.scripted_jobs[name] = responses
@@ -134,7 +139,9 @@ class FakeBedrock:
         _require(body, "jobName", "importedModelName", "roleArn", "modelDataSource")
         source = body["modelDataSource"].get("s3DataSource", {}).get("s3Uri", "")
         if not source.startswith("s3://"):
-            raise ApiError(400, "ValidationException", "modelDataSource.s3DataSource.s3Uri must be s3://")
+            raise ApiError(
+                400, "ValidationException", "modelDataSource.s3DataSource.s3Uri must be s3://"
+            )
 
         def create() -> str:
             if body["jobName"] in self.state.import_jobs:
@@ -168,13 +175,17 @@ class FakeBedrock:
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
         s3 = boto3.client("s3", endpoint_url=self.s3_endpoint, region_name=REGION)
         listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
-        names = {item["Key"].removeprefix(prefix).lstrip("/") for item in listed.get("Contents", [])}
+        names = {
+            item["Key"].removeprefix(prefix).lstrip("/") for item in listed.get("Contents", [])
+        }
         return None if "config.json" in names else f"config.json was not found under {uri}"
 
     def get_model_import_job(self, identifier: str) -> tuple[int, dict[str, Any]]:
         job = self._import_job(identifier)
         if job["status"] == "InProgress" and self._finished(f"import:{job['jobArn']}"):
-            failure = self.imports.failures.get(job["importedModelName"]) or self._source_problem(job)
+            failure = self.imports.failures.get(job["importedModelName"]) or self._source_problem(
+                job
+            )
             job["endTime"] = job["lastModifiedTime"] = time.time()
             if failure:
                 job.update(status="Failed", failureMessage=failure)
@@ -199,7 +210,9 @@ class FakeBedrock:
                 return 200, model
         raise ApiError(404, "ResourceNotFoundException", f"imported model {identifier} not found")
 
-    def create_provisioned_model_throughput(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def create_provisioned_model_throughput(
+        self, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         _require(body, "modelUnits", "provisionedModelName", "modelId")
         if not isinstance(body["modelUnits"], int) or body["modelUnits"] < 1:
             raise ApiError(400, "ValidationException", "modelUnits must be a positive integer")
@@ -217,11 +230,17 @@ class FakeBedrock:
                 "status": "Creating",
                 "creationTime": time.time(),
                 "lastModifiedTime": time.time(),
-                **({"commitmentDuration": body["commitmentDuration"]} if "commitmentDuration" in body else {}),
+                **(
+                    {"commitmentDuration": body["commitmentDuration"]}
+                    if "commitmentDuration" in body
+                    else {}
+                ),
             }
             return arn
 
-        return 201, {"provisionedModelArn": self._idempotent(body.get("clientRequestToken"), create)}
+        return 201, {
+            "provisionedModelArn": self._idempotent(body.get("clientRequestToken"), create)
+        }
 
     def _advance_serving(self, item: dict[str, Any], key: str, ready: str) -> None:
         if item["status"] in ("Creating",) and self._finished(f"serving:{key}"):
@@ -237,9 +256,13 @@ class FakeBedrock:
             if identifier in (arn, item["provisionedModelName"]):
                 self._advance_serving(item, arn, "InService")
                 return 200, item
-        raise ApiError(404, "ResourceNotFoundException", f"provisioned model {identifier} not found")
+        raise ApiError(
+            404, "ResourceNotFoundException", f"provisioned model {identifier} not found"
+        )
 
-    def list_provisioned_model_throughputs(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def list_provisioned_model_throughputs(
+        self, query: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
         summaries = [
             item
             for item in self.state.provisioned.values()
@@ -251,7 +274,9 @@ class FakeBedrock:
     def create_custom_model_deployment(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         _require(body, "modelDeploymentName", "modelArn")
         if body["modelArn"] not in self.state.custom_models:
-            raise ApiError(404, "ResourceNotFoundException", f"custom model {body['modelArn']} not found")
+            raise ApiError(
+                404, "ResourceNotFoundException", f"custom model {body['modelArn']} not found"
+            )
 
         def create() -> str:
             arn = _arn("custom-model-deployment", _id())
@@ -264,7 +289,9 @@ class FakeBedrock:
             }
             return arn
 
-        return 202, {"customModelDeploymentArn": self._idempotent(body.get("clientRequestToken"), create)}
+        return 202, {
+            "customModelDeploymentArn": self._idempotent(body.get("clientRequestToken"), create)
+        }
 
     def get_custom_model_deployment(self, identifier: str) -> tuple[int, dict[str, Any]]:
         for arn, item in self.state.deployments.items():
@@ -290,7 +317,9 @@ class FakeBedrock:
 
     # Routing ----------------------------------------------------------------------------------
 
-    def route(self, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    def route(
+        self, method: str, path: str, query: dict[str, str], body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]] | None:
         """The local answer, or None to forward the request upstream."""
         segments = [unquote(part) for part in path.strip("/").split("/")]
         match (method, segments):
@@ -317,14 +346,21 @@ class FakeBedrock:
             case ("GET", ["model-customization-jobs", identifier]) if self._scripted(identifier):
                 return 200, self._next_scripted(identifier)
         if self.upstream is None:
-            raise ApiError(404, "UnknownOperationException", f"{method} {path} is not implemented by the fake")
+            raise ApiError(
+                404, "UnknownOperationException", f"{method} {path} is not implemented by the fake"
+            )
         return None
 
     def _scripted(self, identifier: str) -> bool:
-        return any(identifier == name or identifier.endswith(f"/{name}") for name in self.state.scripted_jobs)
+        return any(
+            identifier == name or identifier.endswith(f"/{name}")
+            for name in self.state.scripted_jobs
+        )
 
     def _next_scripted(self, identifier: str) -> dict[str, Any]:
-        name = next(n for n in self.state.scripted_jobs if identifier == n or identifier.endswith(f"/{n}"))
+        name = next(
+            n for n in self.state.scripted_jobs if identifier == n or identifier.endswith(f"/{n}")
+        )
         responses = self.state.scripted_jobs[name]
         return responses.pop(0) if len(responses) > 1 else responses[0]
 
@@ -337,7 +373,9 @@ class FakeBedrock:
             def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
                 pass
 
-            def _reply(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            def _reply(
+                self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+            ) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -355,31 +393,57 @@ class FakeBedrock:
                 fake.state.requests.append((self.command, split.path))
                 try:
                     if "/bedrock/aws4_request" not in (self.headers.get("Authorization") or ""):
-                        raise ApiError(403, "UnrecognizedClientException", "request is not SigV4-signed for bedrock")
+                        raise ApiError(
+                            403,
+                            "UnrecognizedClientException",
+                            "request is not SigV4-signed for bedrock",
+                        )
+                    if (self.command, split.path) in fake.state.denied:
+                        raise ApiError(
+                            403,
+                            "AccessDeniedException",
+                            fake.state.denied[(self.command, split.path)],
+                        )
                     query = {k: v[0] for k, v in parse_qs(split.query).items()}
                     body = json.loads(raw) if raw else {}
                     with fake._lock:
                         answer = fake.route(self.command, split.path, query, body)
                 except ApiError as error:
-                    self._reply(error.status, {"message": error.message}, {"x-amzn-ErrorType": error.code})
+                    self._reply(
+                        error.status, {"message": error.message}, {"x-amzn-ErrorType": error.code}
+                    )
                     return
                 if answer is None:
-                    self._forward(_moto_path(split.path) + (f"?{split.query}" if split.query else ""), raw)
+                    self._forward(
+                        _moto_path(split.path) + (f"?{split.query}" if split.query else ""), raw
+                    )
                 else:
                     self._reply(*answer)
 
             def _forward(self, target: str, raw: bytes) -> None:
                 assert fake.upstream is not None
                 upstream = urlsplit(fake.upstream)
-                connection = http.client.HTTPConnection(upstream.hostname or "127.0.0.1", upstream.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                connection = http.client.HTTPConnection(
+                    upstream.hostname or "127.0.0.1", upstream.port, timeout=30
+                )
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("host", "content-length")
+                }
                 headers["Content-Length"] = str(len(raw))
                 connection.request(self.command, target, body=raw, headers=headers)
                 response = connection.getresponse()
                 data = response.read()
                 self.send_response(response.status)
                 for key, value in response.getheaders():
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                    if key.lower() not in (
+                        "content-length",
+                        "transfer-encoding",
+                        "connection",
+                        "server",
+                        "date",
+                    ):
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -401,7 +465,9 @@ def _moto_path(path: str) -> str:
 def _require(body: dict[str, Any], *names: str) -> None:
     missing = [name for name in names if name not in body]
     if missing:
-        raise ApiError(400, "ValidationException", f"missing required field(s): {', '.join(missing)}")
+        raise ApiError(
+            400, "ValidationException", f"missing required field(s): {', '.join(missing)}"
+        )
 
 
 JOB_ARN_PATTERN = re.compile(r"^arn:aws:bedrock:[a-z0-9-]+:\d{12}:model-import-job/[a-z0-9]{12}$")

@@ -32,7 +32,12 @@ NOVA_GOOD = {
             "role": "user",
             "content": [
                 {"text": "What is in this picture?"},
-                {"image": {"format": "png", "source": {"s3Location": {"uri": "s3://bucket/cat.png"}}}},
+                {
+                    "image": {
+                        "format": "png",
+                        "source": {"s3Location": {"uri": "s3://bucket/cat.png"}},
+                    }
+                },
             ],
         },
         {"role": "assistant", "content": [{"text": "A cat."}]},
@@ -57,16 +62,31 @@ def _nova(*pairs: tuple[str, Any]) -> dict[str, Any]:
 # also proves the reported line number is the physical line of the broken record.
 BROKEN: list[tuple[str, Any, list[str]]] = [
     ("prompt-completion", {"prompt": "hi"}, ["missing key 'completion'"]),
-    ("prompt-completion", {"prompt": 7, "completion": "x"}, ["'prompt' must be a string, got number"]),
-    ("prompt-completion", {"prompt": "a", "completion": "b", "label": 1}, ["unexpected key 'label'"]),
+    (
+        "prompt-completion",
+        {"prompt": 7, "completion": "x"},
+        ["'prompt' must be a string, got number"],
+    ),
+    (
+        "prompt-completion",
+        {"prompt": "a", "completion": "b", "label": 1},
+        ["unexpected key 'label'"],
+    ),
     ("prompt-completion", {"prompt": "a", "completion": "  "}, ["'completion' is empty"]),
     ("prompt-completion", ["prompt", "completion"], ["record must be a JSON object, got array"]),
     ("prompt-completion", '{"prompt": "a", "completion": "b"', ["invalid JSON"]),
     ("prompt-completion", "", ["empty line"]),
-    ("claude-messages", _with(CLAUDE_GOOD, messages=_messages(("user", "hi"))), ["'messages' needs at least 2, got 1"]),
     (
         "claude-messages",
-        _with(CLAUDE_GOOD, messages=_messages(("assistant", "hi"), ("user", "yo"), ("assistant", "ok"))),
+        _with(CLAUDE_GOOD, messages=_messages(("user", "hi"))),
+        ["'messages' needs at least 2, got 1"],
+    ),
+    (
+        "claude-messages",
+        _with(
+            CLAUDE_GOOD,
+            messages=_messages(("assistant", "hi"), ("user", "yo"), ("assistant", "ok")),
+        ),
         ["messages[0] must be from 'user', got 'assistant'"],
     ),
     (
@@ -83,12 +103,21 @@ BROKEN: list[tuple[str, Any, list[str]]] = [
     ("claude-messages", _with(CLAUDE_GOOD, system=["x"]), ["'system' must be a string, got array"]),
     (
         "claude-messages",
-        _with(CLAUDE_GOOD, messages=[{"role": "user", "content": "a", "name": "bob"}, {"role": "assistant", "content": "b"}]),
+        _with(
+            CLAUDE_GOOD,
+            messages=[
+                {"role": "user", "content": "a", "name": "bob"},
+                {"role": "assistant", "content": "b"},
+            ],
+        ),
         ["messages[0]: unexpected key 'name'"],
     ),
     (
         "claude-messages",
-        _with(CLAUDE_GOOD, messages=_messages(("system", "be nice"), ("user", "a"), ("assistant", "b"))),
+        _with(
+            CLAUDE_GOOD,
+            messages=_messages(("system", "be nice"), ("user", "a"), ("assistant", "b")),
+        ),
         ["messages[0].role 'system' is not allowed here"],
     ),
     (
@@ -96,8 +125,16 @@ BROKEN: list[tuple[str, Any, list[str]]] = [
         _with(CLAUDE_GOOD, messages=_messages(("user", "a"), ("assistant", [{"type": "text"}]))),
         ["messages[1]: content must be a string, got array"],
     ),
-    ("bedrock-conversation-2024", {k: v for k, v in NOVA_GOOD.items() if k != "schemaVersion"}, ["missing key 'schemaVersion'"]),
-    ("bedrock-conversation-2024", _with(NOVA_GOOD, system="be nice"), ["'system' must be an array"]),
+    (
+        "bedrock-conversation-2024",
+        {k: v for k, v in NOVA_GOOD.items() if k != "schemaVersion"},
+        ["missing key 'schemaVersion'"],
+    ),
+    (
+        "bedrock-conversation-2024",
+        _with(NOVA_GOOD, system="be nice"),
+        ["'system' must be an array"],
+    ),
     (
         "bedrock-conversation-2024",
         _nova(("user", "plain string"), ("assistant", [{"text": "ok"}])),
@@ -110,17 +147,27 @@ BROKEN: list[tuple[str, Any, list[str]]] = [
     ),
     (
         "bedrock-conversation-2024",
-        _nova(("user", [{"text": "draw"}]), ("assistant", [NOVA_GOOD["messages"][0]["content"][1]])),
+        _nova(
+            ("user", [{"text": "draw"}]), ("assistant", [NOVA_GOOD["messages"][0]["content"][1]])
+        ),
         ["messages[1]: content[0]: image is allowed only in user messages"],
     ),
     (
         "bedrock-conversation-2024",
-        _nova(("user", [{"image": {"format": "bmp", "source": {"s3Location": {"uri": "s3://b/x.bmp"}}}}]), ("assistant", [{"text": "hi"}])),
+        _nova(
+            (
+                "user",
+                [{"image": {"format": "bmp", "source": {"s3Location": {"uri": "s3://b/x.bmp"}}}}],
+            ),
+            ("assistant", [{"text": "hi"}]),
+        ),
         ["messages[0]: content[0].image.format must be one of png, jpeg, gif, webp, got 'bmp'"],
     ),
     (
         "bedrock-conversation-2024",
-        _nova(("user", [{"text": "q"}]), ("assistant", [{"text": "a"}]), ("user", [{"text": "q2"}])),
+        _nova(
+            ("user", [{"text": "q"}]), ("assistant", [{"text": "a"}]), ("user", [{"text": "q2"}])
+        ),
         ["messages[2] (the last) must be from 'assistant', got 'user'"],
     ),
     (
@@ -129,7 +176,11 @@ BROKEN: list[tuple[str, Any, list[str]]] = [
         ["messages[0]: content[0] must have exactly one of 'text', 'image', 'video'"],
     ),
 ]
-GOOD = {"prompt-completion": PC_GOOD, "claude-messages": CLAUDE_GOOD, "bedrock-conversation-2024": NOVA_GOOD}
+GOOD = {
+    "prompt-completion": PC_GOOD,
+    "claude-messages": CLAUDE_GOOD,
+    "bedrock-conversation-2024": NOVA_GOOD,
+}
 
 
 def _line(value: Any) -> str:
@@ -154,8 +205,12 @@ def test_good_file_has_no_problems(tmp_path: Path, data_format: str) -> None:
     assert scan.stats.estimated_tokens > 0
 
 
-@pytest.mark.parametrize(("data_format", "broken", "expected"), BROKEN, ids=[f"{c[0]}-{i}" for i, c in enumerate(BROKEN)])
-def test_broken_record_is_reported_on_its_line(tmp_path: Path, data_format: str, broken: Any, expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("data_format", "broken", "expected"), BROKEN, ids=[f"{c[0]}-{i}" for i, c in enumerate(BROKEN)]
+)
+def test_broken_record_is_reported_on_its_line(
+    tmp_path: Path, data_format: str, broken: Any, expected: list[str]
+) -> None:
     good = GOOD[data_format]
     path = _write(tmp_path / "data.jsonl", [good, broken, good])
     problems = _scan(path, data_format)
@@ -193,7 +248,10 @@ def test_family_limits_apply_to_counts_and_tokens(tmp_path: Path) -> None:
     path = _write(tmp_path / "small.jsonl", [PC_GOOD, too_long, PC_GOOD])
     scan = DatasetScan(path, dataset_spec(titan))
     problems = [(p.line, p.reason) for p in scan]
-    assert any(line == 2 and f"over the {titan.limits.max_tokens_per_record}-token limit" in r for line, r in problems)
+    assert any(
+        line == 2 and f"over the {titan.limits.max_tokens_per_record}-token limit" in r
+        for line, r in problems
+    )
     assert (None, f"3 records, fewer than the minimum of {titan.limits.min_records}") in problems
     assert scan.stats.max_record_line == 2 and scan.stats.over_token_limit == 1
 
@@ -201,7 +259,9 @@ def test_family_limits_apply_to_counts_and_tokens(tmp_path: Path) -> None:
 def test_continued_pretraining_uses_input_records(tmp_path: Path) -> None:
     titan = family_named("titan-text")
     path = _write(tmp_path / "cpt.jsonl", [{"input": "raw domain text"}, PC_GOOD])
-    problems = [(p.line, p.reason) for p in DatasetScan(path, dataset_spec(titan, "CONTINUED_PRE_TRAINING"))]
+    problems = [
+        (p.line, p.reason) for p in DatasetScan(path, dataset_spec(titan, "CONTINUED_PRE_TRAINING"))
+    ]
     assert (2, "missing key 'input'") in problems and (1, "missing key 'input'") not in problems
 
 
@@ -213,7 +273,9 @@ def test_empty_file_is_refused(tmp_path: Path) -> None:
 
 def test_validate_command_lists_problems_and_fails(tmp_path: Path, runner: CliRunner) -> None:
     path = _write(tmp_path / "train.jsonl", [CLAUDE_GOOD, _with(CLAUDE_GOOD, extra=1), CLAUDE_GOOD])
-    result = runner.invoke(app, ["validate", str(path), "--base", "anthropic.claude-3-haiku-20240307-v1:0:200k"])
+    result = runner.invoke(
+        app, ["validate", str(path), "--base", "anthropic.claude-3-haiku-20240307-v1:0:200k"]
+    )
     assert result.exit_code == 1
     assert "train.jsonl: line 2: unexpected key 'extra'" in result.stdout
     assert "3 records, fewer than the minimum of 32" in result.stdout
@@ -222,7 +284,9 @@ def test_validate_command_lists_problems_and_fails(tmp_path: Path, runner: CliRu
 
 def test_validate_command_json(tmp_path: Path, runner: CliRunner) -> None:
     path = _write(tmp_path / "train.jsonl", [NOVA_GOOD] * 10)
-    result = runner.invoke(app, ["validate", str(path), "--base", "amazon.nova-lite-v1:0:300k", "--json"])
+    result = runner.invoke(
+        app, ["validate", str(path), "--base", "amazon.nova-lite-v1:0:300k", "--json"]
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["ok"] is True and payload["family"] == "nova"
@@ -231,9 +295,14 @@ def test_validate_command_json(tmp_path: Path, runner: CliRunner) -> None:
     assert payload["limits"]["source"].startswith("https://docs.aws.amazon.com/")
 
 
-def test_validate_command_caps_listed_problems_but_counts_all(tmp_path: Path, runner: CliRunner) -> None:
+def test_validate_command_caps_listed_problems_but_counts_all(
+    tmp_path: Path, runner: CliRunner
+) -> None:
     path = _write(tmp_path / "bad.jsonl", [{"prompt": "x"}] * 40)
-    result = runner.invoke(app, ["validate", str(path), "--format", "prompt-completion", "--json", "--max-problems", "5"])
+    result = runner.invoke(
+        app,
+        ["validate", str(path), "--format", "prompt-completion", "--json", "--max-problems", "5"],
+    )
     payload = json.loads(result.stdout)
     assert result.exit_code == 1
     assert [p["line"] for p in payload["problems"]] == [1, 2, 3, 4, 5]

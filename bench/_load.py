@@ -1,0 +1,192 @@
+"""A cheap HTTP/1.1 load generator: pre-built request bytes over keep-alive asyncio connections.
+
+The client shares the machine's cores with the gateway and the fake, so each request costs it one
+``transport.write`` and an httptools (C) parse of the answer: no header building, no JSON. It
+talks to 127.0.0.1 only and stops after a fixed number of requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import httptools
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request, built once and replayed byte for byte."""
+
+    name: str
+    port: int
+    raw: bytes
+
+    @classmethod
+    def post(cls, name: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> Call:
+        lines = [f"POST {path} HTTP/1.1", f"Host: {LOOPBACK}:{port}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}", "", ""]
+        return cls(name, port, "\r\n".join(lines).encode() + body)
+
+    @classmethod
+    def get(cls, name: str, port: int, path: str) -> Call:
+        return cls(name, port, f"GET {path} HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\n\r\n".encode())
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+
+
+@dataclass
+class Samples:
+    """Per-request timings in seconds, in completion order, and the run's wall time."""
+
+    first_byte: list[float] = field(default_factory=list)
+    total: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+    errors: int = 0
+    first_error: str = ""
+    answer: Answer | None = None  # one full answer, to check that the gateway answered right
+
+    @property
+    def ok(self) -> int:
+        return len(self.total)
+
+    @property
+    def throughput(self) -> float:
+        return self.ok / self.wall_s if self.wall_s > 0 else 0.0
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection with at most one request in flight."""
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._done: asyncio.Future[None] | None = None
+        self._lost: BaseException | None = None
+        self._keep_body = False
+        self._body: list[bytes] = []
+        self.started = 0.0
+        self.first_byte = 0.0
+        self.status = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = exc or ConnectionResetError("connection closed by the server")
+        if self._done is not None and not self._done.done():
+            self._done.set_exception(self._lost)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            if self._done is not None and not self._done.done():
+                self._done.set_exception(exc)
+
+    # httptools callbacks
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        if not self.first_byte:
+            self.first_byte = time.perf_counter()
+        if self._keep_body:
+            self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    async def send(self, raw: bytes, *, keep_body: bool) -> Answer:
+        if self._lost is not None or self._transport is None:
+            raise ConnectionError("connection is closed")
+        loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        self._keep_body = keep_body
+        self._body = []
+        self.first_byte = 0.0
+        self.status = 0
+        self.started = time.perf_counter()
+        self._transport.write(raw)
+        await self._done
+        return Answer(self.status, b"".join(self._body))
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+async def _connect(port: int) -> _Connection:
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_connection(_Connection, LOOPBACK, port)
+    return protocol
+
+
+async def fetch(call: Call) -> Answer:
+    """One request on a fresh connection, with its full body."""
+    conn = await _connect(call.port)
+    try:
+        return await conn.send(call.raw, keep_body=True)
+    finally:
+        conn.close()
+
+
+async def run(call: Call, requests: int, concurrency: int, *, timeout_s: float = 30.0) -> Samples:
+    """Send ``call`` ``requests`` times over ``concurrency`` connections, each one request at a
+    time; a non-200 answer, a broken connection or ``timeout_s`` without an answer counts as
+    an error. Returns once every request has finished."""
+    samples = Samples()
+    remaining = requests
+    conns = [await _connect(call.port) for _ in range(concurrency)]
+
+    async def worker(conn: _Connection) -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            keep = samples.answer is None
+            try:
+                answer = await asyncio.wait_for(conn.send(call.raw, keep_body=keep), timeout_s)
+            except (OSError, TimeoutError, httptools.HttpParserError) as exc:
+                samples.errors += 1
+                samples.first_error = samples.first_error or f"{type(exc).__name__}: {exc}"
+                return  # this connection is unusable; the others carry on
+            if answer.status != 200:
+                samples.errors += 1
+                samples.first_error = samples.first_error or f"HTTP {answer.status}"
+                continue
+            done = time.perf_counter()
+            samples.first_byte.append((conn.first_byte or done) - conn.started)
+            samples.total.append(done - conn.started)
+            if keep:
+                samples.answer = answer
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker(c) for c in conns))
+    finally:
+        samples.wall_s = time.perf_counter() - started
+        for conn in conns:
+            conn.close()
+    return samples
+
+
+async def wait_ready(port: int, path: str, deadline: float, poll_s: float = 0.005) -> bool:
+    """Poll ``GET path`` until it answers 200 or ``time.monotonic()`` passes ``deadline``."""
+    call = Call.get("ready", port, path)
+    while time.monotonic() < deadline:
+        try:
+            if (await asyncio.wait_for(fetch(call), 2.0)).status == 200:
+                return True
+        except (OSError, TimeoutError, httptools.HttpParserError):
+            pass
+        await asyncio.sleep(poll_s)
+    return False

@@ -1,0 +1,375 @@
+"""Gateway overhead: the same request sent straight to the Bedrock-wire fake and through Strata.
+
+    python -m bench.overhead [--requests 2000] [--warmup 200] [--json out.json]
+                             [--litellm --litellm-python /tmp/litellm-venv/bin/python]
+
+One run starts the fake (``tests.fakes.bedrock_wire``) and ``strata serve`` with the bedrock
+provider pointed at it, then measures p50/p95/p99 latency sequentially and at concurrency 32
+for Converse, ConverseStream and the OpenAI surface (streamed and not), throughput at 32, the
+gateway's CPU per request (/proc utime+stime over the run), its idle RSS and its start-up time
+(spawn -> first 200 on /readyz), and prints them against issue 2's targets and LiteLLM's
+published figures. Exit status: 0 when every answer was correct, 1 otherwise (targets missed
+are reported, not failed on: the machine may be shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import _figures as fig
+from bench import _procs as procs
+from bench._load import Call, Samples, run, wait_ready
+from bench._scenarios import (
+    MODEL_ID,
+    Scenario,
+    check_answer,
+    converse_scenarios,
+    openai_scenarios,
+)
+
+KEY = "sk-strata-bench-0123456789abcdef"
+
+
+@dataclass
+class Server:
+    """A proxy under test: its process, port and the figures measured on it alone."""
+
+    name: str
+    proc: procs.Proc
+    port: int
+    startup_s: list[float] = field(default_factory=list)
+    idle_rss_mib: float = math.nan
+    notes: list[str] = field(default_factory=list)
+
+
+async def start_proxy(
+    name: str, argv_for: Any, env: dict[str, str], workdir: Path, ready_path: str, runs: int,
+    timeout_s: float,
+) -> Server:
+    """Start the proxy ``runs`` times, timing spawn -> first 200 on ``ready_path``; the last
+    start is kept running. ``argv_for(port)`` builds the command line."""
+    times: list[float] = []
+    for i in range(runs):
+        port = procs.free_port()
+        log = workdir / f"{name}-{i}.log"
+        started = time.monotonic()
+        proc = procs.start_gateway(argv_for(port), env, log)
+        ready = await wait_ready(port, ready_path, started + timeout_s)
+        elapsed = time.monotonic() - started
+        if not ready:
+            proc.stop()
+            raise RuntimeError(f"{name} did not become ready in {timeout_s:.0f} s:\n"
+                               f"{proc.last_lines(8)}")
+        times.append(elapsed)
+        if i + 1 < runs:
+            proc.stop()
+    return Server(name, proc, port, times)
+
+
+async def start_strata(args: argparse.Namespace, workdir: Path, fake_port: int) -> Server:
+    home = workdir / "strata-home"
+    home.mkdir()
+    config = procs.write_gateway_config(workdir, fake_port, MODEL_ID)
+    env = procs.gateway_env(home, KEY)
+    launches = ["strata", "direct"] if args.launch == "auto" else [args.launch]
+    problem = ""
+    for launch in launches:
+        try:
+            server = await start_proxy(
+                "strata", lambda p, la=launch: procs.strata_argv(la, config, p), env, workdir,
+                "/readyz", args.startup_runs, args.startup_timeout,
+            )
+        except RuntimeError as exc:
+            problem = str(exc).splitlines()[-1] if str(exc) else type(exc).__name__
+            continue
+        server.notes.append(f"launched with: {launch}")
+        if problem:
+            server.notes.append(f"'strata serve' console script failed: {problem}")
+        return server
+    raise RuntimeError(f"the gateway did not start: {problem}")
+
+
+async def measure(
+    scenario: Scenario, requests: int, concurrency: int, pids: dict[str, int]
+) -> dict[str, Any]:
+    """One run, with the CPU each process (``pids``: role -> pid) spent on it."""
+    before = {role: procs.tree_cpu_seconds(pid) for role, pid in pids.items()}
+    client_before = time.process_time()
+    samples = await run(scenario.call, requests, concurrency)
+    client_cpu = time.process_time() - client_before
+    cpu = {role: procs.tree_cpu_seconds(pid) - before[role] for role, pid in pids.items()}
+    return summarise(scenario, concurrency, samples, cpu, client_cpu)
+
+
+def summarise(
+    scenario: Scenario, concurrency: int, samples: Samples, cpu: dict[str, float],
+    client_cpu: float,
+) -> dict[str, Any]:
+    per = 1000 / samples.ok if samples.ok else math.nan
+    out: dict[str, Any] = {
+        "scenario": scenario.name,
+        "via": scenario.via,
+        "surface": scenario.surface,
+        "stream": scenario.stream,
+        "concurrency": concurrency,
+        "ok": samples.ok,
+        "errors": samples.errors,
+        "first_error": samples.first_error,
+        "latency_ms": fig.latency_ms(samples.total),
+        "first_byte_ms": fig.latency_ms(samples.first_byte),
+        "throughput_rps": samples.throughput,
+        "wall_s": samples.wall_s,
+        "fake_cpu_ms_per_request": cpu.get("fake", math.nan) * per,
+        "client_cpu_ms_per_request": client_cpu * per,
+    }
+    if "proxy" in cpu:
+        out["gateway_cpu_ms_per_request"] = cpu["proxy"] * per
+    if samples.answer is not None:
+        out["answer_problem"] = check_answer(scenario.surface, samples.answer.body)
+    else:
+        out["answer_problem"] = "no successful answer"
+    return out
+
+
+async def warm(scenarios: Sequence[Scenario], requests: int, concurrency: int) -> list[str]:
+    """Warm every path (connection pools, lazy imports) and check each answers correctly."""
+    problems = []
+    for scenario in scenarios:
+        samples = await run(scenario.call, requests, concurrency)
+        body = samples.answer.body if samples.answer else b""
+        problem = check_answer(scenario.surface, body) if samples.answer else None
+        if samples.errors or samples.answer is None:
+            problem = f"{samples.errors} errors, first: {samples.first_error or 'no answer'}"
+        if problem:
+            problems.append(f"{scenario.name}: {problem}")
+    return problems
+
+
+def pair_added(runs: Sequence[dict[str, Any]], via: str) -> dict[str, dict[str, float]]:
+    """Sequential p50 through ``via`` minus the same surface's direct p50 (OpenAI surfaces are
+    compared with the Converse call they turn into), for total time and first byte."""
+    seq = {(r["via"], r["surface"]): r for r in runs if r["concurrency"] == 1}
+    out = {}
+    for (v, surface), r in seq.items():
+        base = seq.get(("direct", surface.replace("openai", "converse")))
+        if v != via or base is None:
+            continue
+        out[surface] = {
+            "total_p50_ms": r["latency_ms"]["p50"] - base["latency_ms"]["p50"],
+            "first_byte_p50_ms": r["first_byte_ms"]["p50"] - base["first_byte_ms"]["p50"],
+        }
+    return out
+
+
+def _find(runs: Sequence[dict[str, Any]], via: str, surface: str, conc: int) -> dict[str, Any]:
+    for r in runs:
+        if (r["via"], r["surface"], r["concurrency"]) == (via, surface, conc):
+            return r
+    return {"throughput_rps": math.nan, "gateway_cpu_ms_per_request": math.nan}
+
+
+def verdicts(
+    runs: Sequence[dict[str, Any]], strata: Server, concurrency: int
+) -> list[fig.Figure]:
+    added = pair_added(runs, "strata")
+    rows: list[fig.Figure] = []
+    for surface in ("converse", "openai"):
+        ms = added.get(surface, {}).get("total_p50_ms", math.nan)
+        rows.append(fig.added_latency(f"added latency p50, sequential, {surface}", ms))
+    for surface in ("converse", "openai"):
+        cpu = _find(runs, "strata", surface, concurrency)["gateway_cpu_ms_per_request"]
+        rows.append(fig.cpu_per_request(f"gateway CPU per request, c{concurrency}, {surface}", cpu))
+    rps = _find(runs, "strata", "converse", concurrency)["throughput_rps"]
+    rows += fig.throughput(f"throughput at c{concurrency}, converse", rps)
+    rows.append(fig.idle_rss(strata.idle_rss_mib))
+    rows.append(fig.startup(_median(strata.startup_s)))
+    return rows
+
+
+def _median(values: Sequence[float]) -> float:
+    return fig.percentile(values, 50)
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = procs.make_workdir()
+    started: list[procs.Proc] = []
+    load_before = procs.loadavg()
+    try:
+        fake, fake_port = procs.start_fake(workdir, latency_ms=args.latency_ms, chunks=args.chunks)
+        started.append(fake)
+        strata = await start_strata(args, workdir, fake_port)
+        started.append(strata.proc)
+        servers = [strata]
+        direct = converse_scenarios("direct", fake_port, "direct-key-unchecked", MODEL_ID)
+        through = {"strata": converse_scenarios("strata", strata.port, KEY, "default")}
+        through["strata"] += openai_scenarios("strata", strata.port, KEY, "default")
+        if args.litellm:
+            from bench._litellm import start_litellm
+
+            litellm = await start_litellm(args, workdir, fake_port, start_proxy)
+            started.append(litellm.proc)
+            servers.append(litellm)
+            through["litellm"] = openai_scenarios("litellm", litellm.port, KEY, "default")
+        problems = await warm([s for ss in through.values() for s in ss], 5, 1)
+        for server in servers:  # idle: started and a few requests served, no load yet
+            await asyncio.sleep(1.0)
+            server.idle_rss_mib = procs.rss_mib(server.proc.pid)
+        problems += await warm([*direct, *(s for ss in through.values() for s in ss)],
+                               args.warmup, args.concurrency)
+        runs = []
+        pids = {"fake": fake.pid}
+        for conc, count in ((1, args.seq_requests), (args.concurrency, args.requests)):
+            for scenario in direct:
+                runs.append(await measure(scenario, count, conc, pids))
+            for server in servers:
+                for scenario in through[server.name]:
+                    proxy = {**pids, "proxy": server.proc.pid}
+                    runs.append(await measure(scenario, count, conc, proxy))
+        report = {
+            "meta": {
+                "requests": args.requests,
+                "seq_requests": args.seq_requests,
+                "warmup": args.warmup,
+                "concurrency": args.concurrency,
+                "fake_latency_ms": args.latency_ms,
+                "stream_chunks": args.chunks,
+                "cpus": os.cpu_count(),
+                "loadavg_before": load_before,
+                "loadavg_after": procs.loadavg(),
+                "python": sys.version.split()[0],
+            },
+            "servers": {
+                s.name: {
+                    "startup_s": s.startup_s,
+                    "startup_s_median": _median(s.startup_s),
+                    "idle_rss_mib": s.idle_rss_mib,
+                    "rss_after_load_mib": procs.rss_mib(s.proc.pid),
+                    "peak_rss_mib": procs.rss_mib(s.proc.pid, "VmHWM"),
+                    "torch_loaded": procs.has_library(s.proc.pid, "libtorch"),
+                    "notes": s.notes,
+                }
+                for s in servers
+            },
+            "runs": runs,
+            "added_ms": {s.name: pair_added(runs, s.name) for s in servers},
+            "problems": problems + [
+                f"{r['scenario']} c{r['concurrency']}: {r['answer_problem'] or r['first_error']}"
+                for r in runs
+                if r["answer_problem"] or r["errors"]
+            ],
+        }
+        report["figures"] = [f.to_json() for f in verdicts(runs, strata, args.concurrency)]
+        if args.litellm:
+            from bench._litellm import side_by_side
+
+            report["litellm_measured"] = side_by_side(report, args.concurrency)
+        return report
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+        if not args.keep_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def render(report: dict[str, Any]) -> str:
+    meta = report["meta"]
+    lines = [
+        f"strata gateway overhead: {meta['requests']} requests at c{meta['concurrency']}, "
+        f"{meta['seq_requests']} sequential, after {meta['warmup']} warm-up; fake latency "
+        f"{meta['fake_latency_ms']} ms, {meta['stream_chunks']} stream deltas; "
+        f"{meta['cpus']} CPUs, load {meta['loadavg_before']} -> {meta['loadavg_after']}",
+        "",
+        fig.latency_table(report["runs"]),
+        "",
+    ]
+    for name, added in report["added_ms"].items():
+        parts = [
+            f"{surface} {a['total_p50_ms']:+.2f} ms (first byte {a['first_byte_p50_ms']:+.2f})"
+            for surface, a in added.items()
+        ]
+        lines.append(f"added p50, sequential, {name} - direct: " + "; ".join(parts))
+    for name, s in report["servers"].items():
+        runs = ", ".join(f"{t:.2f}" for t in s["startup_s"])
+        lines.append(
+            f"{name}: start-up {runs} s; RSS idle {s['idle_rss_mib']:.1f} MiB, after load "
+            f"{s['rss_after_load_mib']:.1f}, peak {s['peak_rss_mib']:.1f}; torch loaded: "
+            f"{'yes' if s['torch_loaded'] else 'no'}" + "".join(f"; {n}" for n in s["notes"])
+        )
+    lines += ["", fig.verdict_table([fig.Figure(**f) for f in _numeric(report["figures"])])]
+    if "litellm_measured" in report:
+        from bench._litellm import render_side_by_side
+
+        lines += ["", render_side_by_side(report["litellm_measured"])]
+    if report["problems"]:
+        lines += ["", "PROBLEMS (wrong or failed answers):", *report["problems"]]
+    return "\n".join(lines)
+
+
+def _numeric(figures: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**f, "measured": math.nan if f["measured"] is None else f["measured"]} for f in figures]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__.split("\n")[0])
+    p.add_argument("--requests", type=int, default=2000, help="requests per concurrent run")
+    p.add_argument("--seq-requests", type=int, default=None,
+                   help="requests per sequential run (default: --requests / 2)")
+    p.add_argument("--warmup", type=int, default=200, help="warm-up requests per scenario")
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--latency-ms", type=float, default=0.0, help="the fake's latency per call")
+    p.add_argument("--chunks", type=int, default=8, help="text deltas per streamed answer")
+    p.add_argument("--startup-runs", type=int, default=3, help="start-ups timed (median shown)")
+    p.add_argument("--startup-timeout", type=float, default=60.0)
+    p.add_argument("--launch", choices=["auto", "strata", "direct"], default="auto",
+                   help="'strata serve' console script, or gateway.cli.serve without the other "
+                   "packages' sub-apps; auto tries the script first")
+    p.add_argument("--json", type=Path, default=None, help="also write the report here")
+    p.add_argument("--keep-workdir", action="store_true", help="keep configs and logs")
+    p.add_argument("--litellm", action="store_true",
+                   help="also measure a LiteLLM proxy (1 worker) against the same fake")
+    p.add_argument("--litellm-python", default="/tmp/litellm-venv/bin/python",
+                   help="python of a separate venv with 'litellm[proxy]' installed")
+    args = p.parse_args(argv)
+    if args.seq_requests is None:
+        args.seq_requests = max(1, args.requests // 2)
+    if min(args.requests, args.seq_requests, args.concurrency, args.startup_runs) < 1:
+        p.error("counts must be at least 1")
+    return args
+
+
+def _run(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    # The client is cheaper on uvloop; it leaves more of the shared cores to the servers.
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        report = _run(bench(args))
+    except RuntimeError as exc:
+        print(f"bench.overhead: {exc}", file=sys.stderr)
+        return 2
+    print(render(report), flush=True)
+    if args.json is not None:
+        args.json.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    return 1 if report["problems"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
