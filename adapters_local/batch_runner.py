@@ -17,6 +17,7 @@ from adapters_local.generation import (
     Emit,
     Failed,
     Finished,
+    GenerationEvent,
     GenerationRequest,
     StopReason,
     TextDelta,
@@ -48,11 +49,17 @@ class _Row:
     produced: int = 0
 
 
-def _safe_emit(row: _Row, event: Any) -> None:
+def emit_quietly(emit: Emit, event: GenerationEvent) -> bool:
     """A failing callback ends its own request, never the batch or the worker."""
     try:
-        row.job.emit(event)
+        emit(event)
     except Exception:
+        return False
+    return True
+
+
+def _safe_emit(row: _Row, event: GenerationEvent) -> None:
+    if not emit_quietly(row.job.emit, event):
         row.job.cancelled.set()
 
 
@@ -70,7 +77,7 @@ def _prepare(model: ServedModel, job: Job) -> _Row | None:
         if job.request.max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1")
     except Exception as exc:
-        job.emit(Failed(exc))
+        emit_quietly(job.emit, Failed(exc))
         return None
     generator = None
     if not is_greedy(job.request.temperature):

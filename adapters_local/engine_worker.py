@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from adapters_local.batch_runner import Job, run_batch
+from adapters_local.batch_runner import Job, emit_quietly, run_batch
 from adapters_local.generation import Emit, EngineStats, Failed, GenerationRequest
 from adapters_local.served_model import ServedModel
 
@@ -38,6 +38,7 @@ class LocalEngine:
         self._seeds = itertools.count(seed)
         self._queue: queue.Queue[object] = queue.Queue()
         self._lock = threading.Lock()  # guards the model between batches and compositions
+        self._submit_lock = threading.Lock()  # orders submits against close
         self._closed = False
         self._stats = EngineStats()
         self._thread = threading.Thread(target=self._run, name="strata-local-engine", daemon=True)
@@ -61,10 +62,11 @@ class LocalEngine:
 
     def submit(self, request: GenerationRequest, emit: Emit) -> Callable[[], None]:
         job = Job(request, emit, next(self._seeds))
-        if self._closed:
-            emit(Failed(EngineClosedError("the local engine is closed")))
-            return job.cancelled.set
-        self._queue.put(job)
+        with self._submit_lock:
+            if not self._closed:
+                self._queue.put(job)
+                return job.cancelled.set
+        emit(Failed(EngineClosedError("the local engine is closed")))
         return job.cancelled.set
 
     def add_weighted_lora(self, name: str, weights: Mapping[str, float]) -> None:
@@ -80,10 +82,11 @@ class LocalEngine:
             self._model.load_adapter(name, Path(folder))
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(_STOP)
+        with self._submit_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
         self._thread.join()
         while True:
             try:
@@ -91,7 +94,7 @@ class LocalEngine:
             except queue.Empty:
                 break
             if isinstance(item, Job):
-                item.emit(Failed(EngineClosedError("the local engine is closed")))
+                emit_quietly(item.emit, Failed(EngineClosedError("the local engine is closed")))
 
     def _run(self) -> None:
         while True:
@@ -99,8 +102,13 @@ class LocalEngine:
             if first is _STOP:
                 return
             jobs, stop = self._gather(first)
-            with self._lock:
-                size = run_batch(self._model, jobs)
+            try:
+                with self._lock:
+                    size = run_batch(self._model, jobs)
+            except Exception as exc:  # the worker must outlive any one batch
+                for job in jobs:
+                    emit_quietly(job.emit, Failed(exc))
+                size = 0
             if size:
                 self._stats.batches += 1
                 self._stats.requests += size

@@ -79,7 +79,9 @@ def added_latency(name: str, ms: float) -> Figure:
 
 
 def cpu_per_request(name: str, ms: float) -> Figure:
-    return Figure(name, "ms", ms, "<= 1", ms <= 1.0, "14-31 ms (all CPU)", _less(LITELLM_ADDED_MS, ms))
+    return Figure(
+        name, "ms", ms, "<= 1", ms <= 1.0, "14-31 ms (all CPU)", _less(LITELLM_ADDED_MS, ms)
+    )
 
 
 def throughput(name: str, rps: float) -> list[Figure]:
@@ -88,33 +90,48 @@ def throughput(name: str, rps: float) -> list[Figure]:
     return [
         Figure(name, "req/s", rps, f">= {high:.0f} (15x top)", rps >= high, "35-68 req/s", ratio),
         Figure(
-            name + " vs LiteLLM's low end", "req/s", rps, f">= {low:.0f} (15x bottom)",
-            rps >= low, "35 req/s", _times(rps / LITELLM_RPS[0], rps / LITELLM_RPS[0]),
+            name + " vs LiteLLM's low end",
+            "req/s",
+            rps,
+            f">= {low:.0f} (15x bottom)",
+            rps >= low,
+            "35 req/s",
+            _times(rps / LITELLM_RPS[0], rps / LITELLM_RPS[0]),
         ),
     ]
 
 
 def idle_rss(mib: float) -> Figure:
     return Figure(
-        "idle RSS", "MiB", mib, "<= 120", mib <= 120.0, "~390 MiB",
+        "idle RSS",
+        "MiB",
+        mib,
+        "<= 120",
+        mib <= 120.0,
+        "~390 MiB",
         _times(LITELLM_IDLE_MIB / mib, LITELLM_IDLE_MIB / mib),
     )
 
 
 def startup(seconds: float) -> Figure:
     return Figure(
-        "start-up (spawn -> /readyz 200)", "s", seconds, "<= 2", seconds <= 2.0, "7 s",
+        "start-up (spawn -> /readyz 200)",
+        "s",
+        seconds,
+        "<= 2",
+        seconds <= 2.0,
+        "7 s",
         _times(LITELLM_STARTUP_S / seconds, LITELLM_STARTUP_S / seconds),
     )
 
 
-def _num(value: float) -> str:
+def format_number(value: float) -> str:
     if not math.isfinite(value):
         return "n/a"
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.2f}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
@@ -128,7 +145,7 @@ def verdict_table(figures: Sequence[Figure]) -> str:
     rows = [
         [
             f.name,
-            f"{_num(f.measured)} {f.unit}",
+            f"{format_number(f.measured)} {f.unit}",
             f"{f.target} {f.unit}",
             "PASS" if f.passed else "FAIL",
             f.litellm,
@@ -137,7 +154,7 @@ def verdict_table(figures: Sequence[Figure]) -> str:
         for f in figures
     ]
     header = ["figure", "measured", "target", "verdict", "LiteLLM (issue)", "x better"]
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def latency_table(runs: Sequence[dict[str, Any]]) -> str:
@@ -151,14 +168,23 @@ def latency_table(runs: Sequence[dict[str, Any]]) -> str:
                 run["scenario"],
                 str(run["concurrency"]),
                 str(run["ok"]) + (f" ({run['errors']} err)" if run["errors"] else ""),
-                _num(total["p50"]),
-                _num(total["p95"]),
-                _num(total["p99"]),
-                _num(first["p50"]) if run["stream"] else "",
-                _num(run["throughput_rps"]),
-                _num(cpu) if cpu is not None else "",
+                format_number(total["p50"]),
+                format_number(total["p95"]),
+                format_number(total["p99"]),
+                format_number(first["p50"]) if run["stream"] else "",
+                format_number(run["throughput_rps"]),
+                format_number(cpu) if cpu is not None else "",
             ]
         )
-    header = ["scenario", "conc", "ok", "p50 ms", "p95 ms", "p99 ms", "TTFB p50", "req/s",
-              "proxy CPU ms/req"]
-    return _table(header, rows)
+    header = [
+        "scenario",
+        "conc",
+        "ok",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "TTFB p50",
+        "req/s",
+        "proxy CPU ms/req",
+    ]
+    return table(header, rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import httptools
 
@@ -77,8 +78,8 @@ class _Connection(asyncio.Protocol):
         self.status = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = exc or ConnectionResetError("connection closed by the server")
@@ -146,7 +147,12 @@ async def run(call: Call, requests: int, concurrency: int, *, timeout_s: float =
     an error. Returns once every request has finished."""
     samples = Samples()
     remaining = requests
-    conns = [await _connect(call.port) for _ in range(concurrency)]
+    try:
+        conns = [await _connect(call.port) for _ in range(concurrency)]
+    except OSError as exc:
+        raise RuntimeError(
+            f"{call.name}: cannot connect to {LOOPBACK}:{call.port}: {exc}"
+        ) from None
 
     async def worker(conn: _Connection) -> None:
         nonlocal remaining

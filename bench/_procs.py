@@ -93,11 +93,11 @@ class Proc:
             self.popen.wait(timeout=10)
 
 
-def _spawn(argv: Sequence[str], env: dict[str, str], log: Path) -> Proc:
+def _spawn(argv: Sequence[str], env: dict[str, str], log: Path, cwd: Path = REPO) -> Proc:
     with log.open("wb") as out:
         popen = subprocess.Popen(
             list(argv),
-            cwd=REPO,
+            cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -158,7 +158,6 @@ def gateway_env(home: Path, key: str) -> dict[str, str]:
     env.update(
         STRATA_HOME=str(home),
         STRATA_DEV_KEY=key,
-        STRATA_LOG_LEVEL="WARNING",
         AWS_ACCESS_KEY_ID="AKIDBENCHEXAMPLE",
         AWS_SECRET_ACCESS_KEY="bench-secret-example",
         AWS_EC2_METADATA_DISABLED="true",
@@ -183,8 +182,8 @@ def strata_argv(launch: str, config: Path, port: int) -> list[str]:
     return [sys.executable, "-c", code, *args[1:]]
 
 
-def start_gateway(argv: Sequence[str], env: dict[str, str], log: Path) -> Proc:
-    return _spawn(argv, env, log)
+def start_gateway(argv: Sequence[str], env: dict[str, str], log: Path, cwd: Path) -> Proc:
+    return _spawn(argv, env, log, cwd)
 
 
 def has_library(pid: int, name: str) -> bool:

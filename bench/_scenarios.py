@@ -7,7 +7,7 @@ stream deltas), so a correct answer on any path is exactly that prompt.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import orjson
@@ -114,7 +114,8 @@ def _converse_stream_text(body: bytes) -> str:
     parts: list[str] = []
     kinds: list[str] = []
     for message in buffer:
-        kind = message.headers.get(":event-type") or message.headers.get(":exception-type")
+        headers = cast(dict[str, Any], message.headers)  # the stubs type it wrongly
+        kind = headers.get(":event-type") or headers.get(":exception-type")
         kinds.append(str(kind))
         if kind == "contentBlockDelta":
             parts.append(orjson.loads(message.payload)["delta"]["text"])

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import math
 import os
 import shutil
 import sys
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,9 @@ import orjson
 
 from bench import _figures as fig
 from bench import _procs as procs
-from bench._load import Call, Samples, run, wait_ready
+from bench._load import Samples, run, wait_ready
+from bench._profile import PySpy, summarise_file
+from bench._report import median, pair_added, render, verdicts
 from bench._scenarios import (
     MODEL_ID,
     Scenario,
@@ -55,7 +58,12 @@ class Server:
 
 
 async def start_proxy(
-    name: str, argv_for: Any, env: dict[str, str], workdir: Path, ready_path: str, runs: int,
+    name: str,
+    argv_for: Callable[[int], list[str]],
+    env: dict[str, str],
+    workdir: Path,
+    ready_path: str,
+    runs: int,
     timeout_s: float,
 ) -> Server:
     """Start the proxy ``runs`` times, timing spawn -> first 200 on ``ready_path``; the last
@@ -65,13 +73,16 @@ async def start_proxy(
         port = procs.free_port()
         log = workdir / f"{name}-{i}.log"
         started = time.monotonic()
-        proc = procs.start_gateway(argv_for(port), env, log)
-        ready = await wait_ready(port, ready_path, started + timeout_s)
+        proc = procs.start_gateway(argv_for(port), env, log, cwd=workdir)
+        deadline = started + timeout_s
+        # Short polling windows, so that a proxy that dies at start is seen at once.
+        while not (ready := await wait_ready(port, ready_path, time.monotonic() + 0.25)):
+            if not proc.alive() or time.monotonic() > deadline:
+                break
         elapsed = time.monotonic() - started
         if not ready:
             proc.stop()
-            raise RuntimeError(f"{name} did not become ready in {timeout_s:.0f} s:\n"
-                               f"{proc.last_lines(8)}")
+            raise RuntimeError(f"{name} did not become ready:\n{proc.last_lines(8)}")
         times.append(elapsed)
         if i + 1 < runs:
             proc.stop()
@@ -88,8 +99,13 @@ async def start_strata(args: argparse.Namespace, workdir: Path, fake_port: int) 
     for launch in launches:
         try:
             server = await start_proxy(
-                "strata", lambda p, la=launch: procs.strata_argv(la, config, p), env, workdir,
-                "/readyz", args.startup_runs, args.startup_timeout,
+                "strata",
+                functools.partial(procs.strata_argv, launch, config),
+                env,
+                workdir,
+                "/readyz",
+                args.startup_runs,
+                args.startup_timeout,
             )
         except RuntimeError as exc:
             problem = str(exc).splitlines()[-1] if str(exc) else type(exc).__name__
@@ -102,19 +118,38 @@ async def start_strata(args: argparse.Namespace, workdir: Path, fake_port: int) 
 
 
 async def measure(
-    scenario: Scenario, requests: int, concurrency: int, pids: dict[str, int]
+    scenario: Scenario,
+    requests: int,
+    concurrency: int,
+    pids: dict[str, int],
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """One run, with the CPU each process (``pids``: role -> pid) spent on it."""
+    """One run, with the CPU each process (``pids``: role -> pid) spent on it; with
+    ``profile_dir``, the proxy is sampled by py-spy meanwhile and the profile summarised."""
+    spy = None
+    if profile_dir is not None:
+        tag = f"{scenario.via}-{scenario.surface}-c{concurrency}"
+        spy = PySpy(pids["proxy"], profile_dir / f"{tag}.raw")
+        await asyncio.sleep(1.0)  # py-spy attaches before the first request
     before = {role: procs.tree_cpu_seconds(pid) for role, pid in pids.items()}
     client_before = time.process_time()
     samples = await run(scenario.call, requests, concurrency)
     client_cpu = time.process_time() - client_before
     cpu = {role: procs.tree_cpu_seconds(pid) - before[role] for role, pid in pids.items()}
-    return summarise(scenario, concurrency, samples, cpu, client_cpu)
+    result = summarise(scenario, concurrency, samples, cpu, client_cpu)
+    if spy is not None:
+        problem = spy.stop()
+        text = problem or summarise_file(spy.out, result.get("gateway_cpu_ms_per_request"))
+        spy.out.with_suffix(".txt").write_text(text + "\n", encoding="utf-8")
+        result["profile"] = str(spy.out.with_suffix(".txt"))
+    return result
 
 
 def summarise(
-    scenario: Scenario, concurrency: int, samples: Samples, cpu: dict[str, float],
+    scenario: Scenario,
+    concurrency: int,
+    samples: Samples,
+    cpu: dict[str, float],
     client_cpu: float,
 ) -> dict[str, Any]:
     per = 1000 / samples.ok if samples.ok else math.nan
@@ -157,51 +192,6 @@ async def warm(scenarios: Sequence[Scenario], requests: int, concurrency: int) -
     return problems
 
 
-def pair_added(runs: Sequence[dict[str, Any]], via: str) -> dict[str, dict[str, float]]:
-    """Sequential p50 through ``via`` minus the same surface's direct p50 (OpenAI surfaces are
-    compared with the Converse call they turn into), for total time and first byte."""
-    seq = {(r["via"], r["surface"]): r for r in runs if r["concurrency"] == 1}
-    out = {}
-    for (v, surface), r in seq.items():
-        base = seq.get(("direct", surface.replace("openai", "converse")))
-        if v != via or base is None:
-            continue
-        out[surface] = {
-            "total_p50_ms": r["latency_ms"]["p50"] - base["latency_ms"]["p50"],
-            "first_byte_p50_ms": r["first_byte_ms"]["p50"] - base["first_byte_ms"]["p50"],
-        }
-    return out
-
-
-def _find(runs: Sequence[dict[str, Any]], via: str, surface: str, conc: int) -> dict[str, Any]:
-    for r in runs:
-        if (r["via"], r["surface"], r["concurrency"]) == (via, surface, conc):
-            return r
-    return {"throughput_rps": math.nan, "gateway_cpu_ms_per_request": math.nan}
-
-
-def verdicts(
-    runs: Sequence[dict[str, Any]], strata: Server, concurrency: int
-) -> list[fig.Figure]:
-    added = pair_added(runs, "strata")
-    rows: list[fig.Figure] = []
-    for surface in ("converse", "openai"):
-        ms = added.get(surface, {}).get("total_p50_ms", math.nan)
-        rows.append(fig.added_latency(f"added latency p50, sequential, {surface}", ms))
-    for surface in ("converse", "openai"):
-        cpu = _find(runs, "strata", surface, concurrency)["gateway_cpu_ms_per_request"]
-        rows.append(fig.cpu_per_request(f"gateway CPU per request, c{concurrency}, {surface}", cpu))
-    rps = _find(runs, "strata", "converse", concurrency)["throughput_rps"]
-    rows += fig.throughput(f"throughput at c{concurrency}, converse", rps)
-    rows.append(fig.idle_rss(strata.idle_rss_mib))
-    rows.append(fig.startup(_median(strata.startup_s)))
-    return rows
-
-
-def _median(values: Sequence[float]) -> float:
-    return fig.percentile(values, 50)
-
-
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     workdir = procs.make_workdir()
     started: list[procs.Proc] = []
@@ -218,7 +208,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         if args.litellm:
             from bench._litellm import start_litellm
 
-            litellm = await start_litellm(args, workdir, fake_port, start_proxy)
+            litellm = await start_litellm(args, workdir, fake_port, KEY, start_proxy)
             started.append(litellm.proc)
             servers.append(litellm)
             through["litellm"] = openai_scenarios("litellm", litellm.port, KEY, "default")
@@ -226,8 +216,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         for server in servers:  # idle: started and a few requests served, no load yet
             await asyncio.sleep(1.0)
             server.idle_rss_mib = procs.rss_mib(server.proc.pid)
-        problems += await warm([*direct, *(s for ss in through.values() for s in ss)],
-                               args.warmup, args.concurrency)
+        problems += await warm(
+            [*direct, *(s for ss in through.values() for s in ss)], args.warmup, args.concurrency
+        )
         runs = []
         pids = {"fake": fake.pid}
         for conc, count in ((1, args.seq_requests), (args.concurrency, args.requests)):
@@ -236,7 +227,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             for server in servers:
                 for scenario in through[server.name]:
                     proxy = {**pids, "proxy": server.proc.pid}
-                    runs.append(await measure(scenario, count, conc, proxy))
+                    profile = args.py_spy if conc > 1 and server is strata else None
+                    runs.append(await measure(scenario, count, conc, proxy, profile))
         report = {
             "meta": {
                 "requests": args.requests,
@@ -253,7 +245,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "servers": {
                 s.name: {
                     "startup_s": s.startup_s,
-                    "startup_s_median": _median(s.startup_s),
+                    "startup_s_median": median(s.startup_s),
                     "idle_rss_mib": s.idle_rss_mib,
                     "rss_after_load_mib": procs.rss_mib(s.proc.pid),
                     "peak_rss_mib": procs.rss_mib(s.proc.pid, "VmHWM"),
@@ -264,13 +256,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             },
             "runs": runs,
             "added_ms": {s.name: pair_added(runs, s.name) for s in servers},
-            "problems": problems + [
+            "problems": problems
+            + [
                 f"{r['scenario']} c{r['concurrency']}: {r['answer_problem'] or r['first_error']}"
                 for r in runs
                 if r["answer_problem"] or r["errors"]
             ],
         }
-        report["figures"] = [f.to_json() for f in verdicts(runs, strata, args.concurrency)]
+        figures = verdicts(runs, strata.idle_rss_mib, strata.startup_s, args.concurrency)
+        report["figures"] = [f.to_json() for f in figures]
         if args.litellm:
             from bench._litellm import side_by_side
 
@@ -283,67 +277,53 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def render(report: dict[str, Any]) -> str:
-    meta = report["meta"]
-    lines = [
-        f"strata gateway overhead: {meta['requests']} requests at c{meta['concurrency']}, "
-        f"{meta['seq_requests']} sequential, after {meta['warmup']} warm-up; fake latency "
-        f"{meta['fake_latency_ms']} ms, {meta['stream_chunks']} stream deltas; "
-        f"{meta['cpus']} CPUs, load {meta['loadavg_before']} -> {meta['loadavg_after']}",
-        "",
-        fig.latency_table(report["runs"]),
-        "",
-    ]
-    for name, added in report["added_ms"].items():
-        parts = [
-            f"{surface} {a['total_p50_ms']:+.2f} ms (first byte {a['first_byte_p50_ms']:+.2f})"
-            for surface, a in added.items()
-        ]
-        lines.append(f"added p50, sequential, {name} - direct: " + "; ".join(parts))
-    for name, s in report["servers"].items():
-        runs = ", ".join(f"{t:.2f}" for t in s["startup_s"])
-        lines.append(
-            f"{name}: start-up {runs} s; RSS idle {s['idle_rss_mib']:.1f} MiB, after load "
-            f"{s['rss_after_load_mib']:.1f}, peak {s['peak_rss_mib']:.1f}; torch loaded: "
-            f"{'yes' if s['torch_loaded'] else 'no'}" + "".join(f"; {n}" for n in s["notes"])
-        )
-    lines += ["", fig.verdict_table([fig.Figure(**f) for f in _numeric(report["figures"])])]
-    if "litellm_measured" in report:
-        from bench._litellm import render_side_by_side
-
-        lines += ["", render_side_by_side(report["litellm_measured"])]
-    if report["problems"]:
-        lines += ["", "PROBLEMS (wrong or failed answers):", *report["problems"]]
-    return "\n".join(lines)
-
-
-def _numeric(figures: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**f, "measured": math.nan if f["measured"] is None else f["measured"]} for f in figures]
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__.split("\n")[0])
     p.add_argument("--requests", type=int, default=2000, help="requests per concurrent run")
-    p.add_argument("--seq-requests", type=int, default=None,
-                   help="requests per sequential run (default: --requests / 2)")
+    p.add_argument(
+        "--seq-requests",
+        type=int,
+        default=None,
+        help="requests per sequential run (default: --requests / 2)",
+    )
     p.add_argument("--warmup", type=int, default=200, help="warm-up requests per scenario")
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--latency-ms", type=float, default=0.0, help="the fake's latency per call")
     p.add_argument("--chunks", type=int, default=8, help="text deltas per streamed answer")
     p.add_argument("--startup-runs", type=int, default=3, help="start-ups timed (median shown)")
     p.add_argument("--startup-timeout", type=float, default=60.0)
-    p.add_argument("--launch", choices=["auto", "strata", "direct"], default="auto",
-                   help="'strata serve' console script, or gateway.cli.serve without the other "
-                   "packages' sub-apps; auto tries the script first")
+    p.add_argument(
+        "--launch",
+        choices=["auto", "strata", "direct"],
+        default="auto",
+        help="'strata serve' console script, or gateway.cli.serve without the other "
+        "packages' sub-apps; auto tries the script first",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the report here")
+    p.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="profile the gateway with py-spy during each saturated run; writes "
+        "DIR/<run>.raw and a summary DIR/<run>.txt (figures of that run are perturbed)",
+    )
     p.add_argument("--keep-workdir", action="store_true", help="keep configs and logs")
-    p.add_argument("--litellm", action="store_true",
-                   help="also measure a LiteLLM proxy (1 worker) against the same fake")
-    p.add_argument("--litellm-python", default="/tmp/litellm-venv/bin/python",
-                   help="python of a separate venv with 'litellm[proxy]' installed")
+    p.add_argument(
+        "--litellm",
+        action="store_true",
+        help="also measure a LiteLLM proxy (1 worker) against the same fake",
+    )
+    p.add_argument(
+        "--litellm-python",
+        default="/tmp/litellm-venv/bin/python",
+        help="python of a separate venv with 'litellm[proxy]' installed",
+    )
     args = p.parse_args(argv)
     if args.seq_requests is None:
         args.seq_requests = max(1, args.requests // 2)
+    if args.py_spy is not None:
+        args.py_spy.mkdir(parents=True, exist_ok=True)
     if min(args.requests, args.seq_requests, args.concurrency, args.startup_runs) < 1:
         p.error("counts must be at least 1")
     return args

@@ -47,9 +47,7 @@ def create_app(
         title="Strata gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     handlers.install(app)
-    app.include_router(health.router)
-    app.include_router(openai.router)
-    app.include_router(bedrock.router)
+    app.router.routes.extend([*health.routes, *openai.routes, *bedrock.routes])
     return app
 
 

@@ -8,9 +8,9 @@ import uuid
 from collections.abc import AsyncIterator
 
 import orjson
-from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
 
 from gateway.canonical import StreamEvent
 from gateway.errors import StrataError, UpstreamError
@@ -21,7 +21,6 @@ from gateway.wire.openai_response import ChunkTranslator, to_chat_completion
 from gateway.wire.parse import load_json
 
 log = logging.getLogger("strata.openai")
-router = APIRouter()
 
 _DONE = b"data: [DONE]\n\n"
 
@@ -30,7 +29,6 @@ def _sse(obj: object) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
-@router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
     state = get_state(request)
     principal(request, state)
@@ -80,7 +78,6 @@ async def _chunks(
     yield _DONE
 
 
-@router.get("/v1/models")
 async def list_models(request: Request) -> Response:
     state = get_state(request)
     principal(request, state)
@@ -93,3 +90,9 @@ async def list_models(request: Request) -> Response:
             ],
         }
     )
+
+
+routes = [
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/models", list_models, methods=["GET"]),
+]

@@ -43,7 +43,9 @@ def test_reads_prompt_completion_claude_and_nova_formats(tmp_path: Path) -> None
         ],
     )
     records = read_jsonl(path)
-    assert records[0].messages == (ChatMessage("user", "Encode: abc"),) and records[0].answer == "nop"
+    assert (
+        records[0].messages == (ChatMessage("user", "Encode: abc"),) and records[0].answer == "nop"
+    )
     assert [m.role for m in records[1].messages] == ["system", "user", "assistant", "user"]
     assert records[1].answer == "ok"
     assert records[2].messages[0] == ChatMessage("system", "sys") and records[2].answer == "ab"

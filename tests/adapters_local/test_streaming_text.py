@@ -23,8 +23,10 @@ def _byte_level_tokenizer() -> Any:
     trainer = trainers.BpeTrainer(
         vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), min_frequency=1
     )
-    tok.train_from_iterator(["hello world, héllo wörld", "naïve café", "the quick brown fox"], trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok)
+    tok.train_from_iterator(
+        ["hello world, héllo wörld", "naïve café", "the quick brown fox"], trainer
+    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok)  # type: ignore[no-untyped-call]
 
 
 def _stream(tokenizer: Any, text: str) -> list[str]:

@@ -1,0 +1,126 @@
+"""Session fixtures: task data and adapters trained once on the built-in model (CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters_local.tasks import NEW_TASKS, Item, make_items, to_jsonl_record, words_of
+
+TRAIN_ITEMS = 2500
+EVAL_ITEMS = 100
+
+
+@dataclass(frozen=True)
+class TaskData:
+    train: Path
+    eval: Path
+    eval_items: list[Item]
+
+
+@dataclass(frozen=True)
+class Trained:
+    folder: Path
+    report: dict[str, Any]
+
+
+def _write(path: Path, items: list[Item]) -> Path:
+    path.write_text("".join(json.dumps(to_jsonl_record(i)) + "\n" for i in items))
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_threads() -> Iterator[None]:
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def task_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TaskData]:
+    folder = tmp_path_factory.mktemp("task-data")
+    data: dict[str, TaskData] = {}
+    for name, task in NEW_TASKS.items():
+        held_out = make_items([task], EVAL_ITEMS, seed=99)
+        train = make_items([task], TRAIN_ITEMS, seed=1, exclude=words_of(held_out))
+        data[name] = TaskData(
+            _write(folder / f"{name}-train.jsonl", train),
+            _write(folder / f"{name}-eval.jsonl", held_out),
+            held_out,
+        )
+    return data
+
+
+def _train_lora(data: TaskData, out: Path) -> Trained:
+    from adapters_local.training.loop import train
+    from adapters_local.training.settings import LoraOptions, TrainSettings
+
+    settings = TrainSettings(
+        method="lora",
+        base="builtin",
+        data=data.train,
+        eval_data=data.eval,
+        out=out,
+        lora=LoraOptions(
+            rank=16,
+            alpha=32,
+            targets=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+        ),
+        steps=150,
+        lr=5e-3,
+        row_len=256,
+        rows_per_step=4,
+        eval_every=50,
+        warmup_steps=10,
+    )
+    return Trained(out, train(settings))
+
+
+@pytest.fixture(scope="session")
+def lora_rot13(task_data: dict[str, TaskData], tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    return _train_lora(task_data["rot13"], tmp_path_factory.mktemp("lora-rot13"))
+
+
+@pytest.fixture(scope="session")
+def lora_shift1(
+    task_data: dict[str, TaskData], tmp_path_factory: pytest.TempPathFactory
+) -> Trained:
+    return _train_lora(task_data["shift1"], tmp_path_factory.mktemp("lora-shift1"))
+
+
+def train_bottleneck(data: TaskData, out: Path, style: str) -> Trained:
+    from adapters_local.training.loop import train
+    from adapters_local.training.settings import BottleneckOptions, TrainSettings
+
+    settings = TrainSettings(
+        method="bottleneck",
+        base="builtin",
+        data=data.train,
+        eval_data=data.eval,
+        out=out,
+        bottleneck=BottleneckOptions(
+            style="houlsby" if style == "houlsby" else "pfeiffer", reduction_factor=2
+        ),
+        steps=300,
+        lr=1e-2,
+        row_len=256,
+        rows_per_step=4,
+        eval_every=100,
+        warmup_steps=10,
+    )
+    return Trained(out, train(settings))
+
+
+@pytest.fixture(scope="session")
+def bottleneck_houlsby(
+    task_data: dict[str, TaskData], tmp_path_factory: pytest.TempPathFactory
+) -> Trained:
+    return train_bottleneck(task_data["shift1"], tmp_path_factory.mktemp("bn-houlsby"), "houlsby")

@@ -1,0 +1,170 @@
+"""LoRA fine-tuning teaches the built-in model a task it cannot do (rot13)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters_local.cli import train_app
+from adapters_local.evaluate import Reference, exact_match, user_turn
+from adapters_local.models import BUILTIN_DIR, load_model, load_tokenizer
+
+
+def _refs(data: Any) -> list[Reference]:
+    return [Reference(user_turn(i.prompt), i.answer) for i in data.eval_items]
+
+
+@pytest.mark.slow
+def test_lora_learns_rot13_from_zero(task_data: dict[str, Any], lora_rot13: Any) -> None:
+    from peft import PeftModel
+
+    data = task_data["rot13"]
+    tokenizer = load_tokenizer(BUILTIN_DIR)
+    before = exact_match(load_model(BUILTIN_DIR, "cpu"), tokenizer, _refs(data))
+    tuned = PeftModel.from_pretrained(load_model(BUILTIN_DIR, "cpu"), str(lora_rot13.folder))
+    after = exact_match(tuned, tokenizer, _refs(data))
+    print(f"rot13 held-out exact match: before {before:.2f}, after {after:.2f}")
+    print("eval loss curve:", lora_rot13.report["eval_loss_curve"])
+    assert before <= 0.05
+    assert after >= 0.9
+    assert lora_rot13.report["eval_exact_match"] == pytest.approx(after)
+
+
+def test_report_describes_the_run(task_data: dict[str, Any], lora_rot13: Any) -> None:
+    report = json.loads((lora_rot13.folder / "report.json").read_text())
+    data = task_data["rot13"]
+    assert report["data_sha256"] == hashlib.sha256(data.train.read_bytes()).hexdigest()
+    assert report["hyper_parameters"]["options"]["rank"] == 16
+    assert report["steps_done"] == 150 and not report["interrupted"]
+    evals = [loss for _, loss in report["eval_loss_curve"]]
+    assert len(evals) == 3 and evals[-1] < evals[0] / 10
+    assert report["best_eval_loss"] == pytest.approx(min(evals), abs=1e-4)
+    assert report["padding_fraction"] < 0.05  # packing: almost no padding
+    assert report["tokens_per_second"] > 0 and report["peak_memory"]["process_peak_rss_mb"] > 0
+    assert (lora_rot13.folder / "adapter_model.safetensors").is_file()
+
+
+def test_cli_trains_from_claude_style_messages(tmp_path: Path) -> None:
+    lines = [
+        {
+            "system": "You encode words.",
+            "messages": [
+                {"role": "user", "content": f"Encode: {w}"},
+                {"role": "assistant", "content": w.upper()},
+            ],
+        }
+        for w in ("abc", "hello", "zzz", "query", "lorem", "ipsum")
+    ]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        train_app,
+        [
+            "lora",
+            "--data",
+            str(data),
+            "--eval",
+            str(data),
+            "--out",
+            str(out),
+            "--steps",
+            "3",
+            "--row-len",
+            "128",
+            "--rows-per-step",
+            "2",
+            "--eval-every",
+            "2",
+            "--lr",
+            "1e-3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "saved adapter" in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["steps_done"] == 3 and report["examples"] == 6
+    assert [s for s, _ in report["eval_loss_curve"]] == [2, 3]
+
+
+def test_cli_reports_bad_data_in_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"prompt": "only"}\n')
+    result = CliRunner().invoke(
+        train_app, ["lora", "--data", str(data), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2
+    assert "bad.jsonl:1" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_a_usable_checkpoint_and_resume_finishes(
+    task_data: dict[str, Any], tmp_path: Path
+) -> None:
+    data = task_data["rot13"]
+    out = tmp_path / "run"
+    args = [
+        "lora",
+        "--data",
+        str(data.train),
+        "--eval",
+        str(data.eval),
+        "--out",
+        str(out),
+        "--steps",
+        "60",
+        "--row-len",
+        "256",
+        "--rows-per-step",
+        "2",
+        "--eval-every",
+        "5",
+        "--lr",
+        "5e-3",
+        "--threads",
+        "1",
+    ]
+    code = "import sys; from adapters_local.cli import train_app; train_app(sys.argv[1:])"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        marker = out / "checkpoint" / "state.pt"
+        while not marker.exists() and process.poll() is None:
+            subprocess.run(["sleep", "0.2"], check=True)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "--resume" in stderr and "Traceback" not in stderr
+    interrupted = json.loads((out / "report.json").read_text())
+    assert interrupted["interrupted"] and 0 < interrupted["steps_done"] < 60
+    # The adapter left behind loads on its own.
+    from peft import PeftModel
+
+    PeftModel.from_pretrained(load_model(BUILTIN_DIR, "cpu"), str(out))
+
+    resumed = CliRunner().invoke(train_app, [*args, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    final = json.loads((out / "report.json").read_text())
+    assert final["steps_done"] == 60 and not final["interrupted"]
+    # One run's history: the curves continue the interrupted run's instead of restarting.
+    assert [s for s, _ in final["train_loss_curve"]] == list(range(10, 61, 10))
+    assert [s for s, _ in final["eval_loss_curve"]] == list(range(5, 61, 5))
+    assert final["eval_loss_curve"][0] == interrupted["eval_loss_curve"][0]
