@@ -19,11 +19,14 @@ def load_engine(
     base: str = "builtin",
     adapters: Mapping[str, str | Path] | None = None,
     device: str | None = None,
+    *,
+    max_batch_size: int = 16,
 ) -> LocalEngine:
     """Load ``base`` ("builtin" or a Hugging Face folder) with ``adapters`` (name → folder).
 
     An adapter value may also compose adapters listed before it:
     ``"weighted:a=0.7,b=0.3"`` (a weighted LoRA mix) or ``"stack:lora+bottleneck"``.
+    Up to ``max_batch_size`` waiting requests run together in one batch.
     Raises ``adapters_local.models.ModelError`` with a one-line message for unusable folders.
     """
     from adapters_local.engine_worker import LocalEngine
@@ -39,7 +42,7 @@ def load_engine(
         composition = parse_composition(str(value))
         if composition is not None:
             composition.apply(model, name)
-    return LocalEngine(model)
+    return LocalEngine(model, max_batch_size=max_batch_size)
 
 
 def _is_lora(folder: str | Path) -> bool:

@@ -58,7 +58,10 @@ async def _open_providers(
     local_loader: Loader,
 ) -> dict[Kind, Provider]:
     from gateway.providers.bedrock import BedrockProvider
+    from gateway.providers.bedrock_direct import DirectBedrockProvider
+    from gateway.wire.blobs import runtime_shapes
 
+    runtime_shapes()  # read botocore's model now rather than on the first Bedrock-native call
     local = LocalProvider(config.local.bases, local_loader)
     stack.callback(local.close)
     # Only models some alias names are loaded at start; others load on first use.
@@ -66,7 +69,8 @@ async def _open_providers(
         for target in targets:
             if target.kind == "local":
                 local.preload(target.model)
-    bedrock = await BedrockProvider.open(
+    transport = DirectBedrockProvider if settings.bedrock_transport == "direct" else BedrockProvider
+    bedrock = await transport.open(
         stack,
         region=config.bedrock.region or settings.aws_region,
         endpoint_url=config.bedrock.endpoint_url or settings.bedrock_endpoint_url,
@@ -75,4 +79,5 @@ async def _open_providers(
         max_connections=settings.bedrock_max_connections,
         max_attempts=settings.bedrock_max_attempts,
     )
-    return {"local": local, "bedrock": bedrock}
+    providers: dict[Kind, Provider] = {"local": local, "bedrock": bedrock}
+    return providers

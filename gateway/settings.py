@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
     bedrock_connect_timeout_s: float = 5.0
     bedrock_read_timeout_s: float = 120.0
     bedrock_max_connections: int = 256
+    # "direct": our lean client (botocore credentials + SigV4Auth, aiohttp, orjson), about a third
+    # of aiobotocore's CPU per call (bench/README.md); "aioboto3": the aiobotocore client.
+    bedrock_transport: Literal["direct", "aioboto3"] = "direct"
     # botocore's own retries (standard mode) until the gateway's retry policy replaces them.
     bedrock_max_attempts: int = Field(default=3, ge=1)
     log_level: str = "INFO"

@@ -3,7 +3,8 @@
 Layout under the run's output folder::
 
     checkpoint/adapter/        the adapter as saved by its method (loadable on its own)
-    checkpoint/state.pt        optimizer, scheduler, step, curves, RNG, hyper-parameters
+    checkpoint/state.pt        optimizer, scheduler, step, curves, RNG, best-eval parameters,
+                               and a fingerprint of the data and hyper-parameters
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def save_checkpoint(
     scheduler: Any,
     state: LoopState,
     fingerprint: dict[str, Any],
+    best: list[Any],
 ) -> None:
     import torch
 
@@ -59,6 +61,7 @@ def save_checkpoint(
             "loop": state.__dict__,
             "fingerprint": json.dumps(fingerprint, sort_keys=True),
             "rng": torch.get_rng_state(),
+            "best": [t.detach().cpu() for t in best],
         },
         partial / "state.pt",
     )
@@ -81,10 +84,14 @@ def load_checkpoint_state(out: Path, fingerprint: dict[str, Any]) -> dict[str, A
     return saved
 
 
-def restore(saved: dict[str, Any], optimizer: Any, scheduler: Any) -> LoopState:
+def restore(saved: dict[str, Any], optimizer: Any, scheduler: Any, best: list[Any]) -> LoopState:
+    """Loads the saved state into ``optimizer``, ``scheduler`` and ``best`` (in place)."""
     import torch
 
     optimizer.load_state_dict(saved["optimizer"])
+    with torch.no_grad():
+        for kept, stored in zip(best, saved["best"], strict=True):
+            kept.copy_(stored)
     scheduler.load_state_dict(saved["scheduler"])
     torch.set_rng_state(saved["rng"])
     loop = dict(saved["loop"])

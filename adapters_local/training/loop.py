@@ -157,48 +157,30 @@ def _train(run: _Run, resume: bool, console: Console | None) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(settings, run.total_steps))
     state = ckpt.LoopState()
+    best = [p.detach().clone() for p in params]  # parameters at the best eval loss so far
     if resume:
         saved = ckpt.load_checkpoint_state(settings.out, run.fingerprint)
-        state = ckpt.restore(saved, optimizer, scheduler)
-    best = [p.detach().clone() for p in params]
+        state = ckpt.restore(saved, optimizer, scheduler, best)
     batches = step_batches(
         run.train, settings.rows_per_step, settings.seed, state.step, run.world.rank, run.world.size
     )
     settings.out.mkdir(parents=True, exist_ok=True)
     stopped_early = interrupted = False
     run.trainable.model.train()
-    progress = TrainingProgress(run.total_steps, state.step, console, run.world.is_main)
     try:
-        with progress:
-            while state.step < run.total_steps:
-                started = time.perf_counter()
-                rows = next(batches)
-                loss = _loss(run, rows)
-                loss.backward()
-                average_gradients(params, run.world)
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                state.step += 1
-                state.tokens += sum(r.used for r in rows) * run.world.size
-                state.train_seconds += time.perf_counter() - started
-                value = average_scalar(loss.item(), run.world)
+        with TrainingProgress(run.total_steps, state.step, console, run.world.is_main) as progress:
+            while state.step < run.total_steps and not stopped_early:
+                value = _step(run, next(batches), params, optimizer, scheduler, state)
                 progress.step(value, state.tokens / max(state.train_seconds, 1e-9))
-                if state.step % settings.log_every == 0 or state.step == run.total_steps:
+                last = state.step == run.total_steps
+                if state.step % settings.log_every == 0 or last:
                     state.train_curve.append((state.step, round(value, 5)))
-                if run.eval is not None and (
-                    state.step % settings.eval_every == 0 or state.step == run.total_steps
-                ):
+                if run.eval is not None and (state.step % settings.eval_every == 0 or last):
                     stopped_early = _evaluate(run, state, params, best, progress)
-                    if run.world.is_main:
-                        _checkpoint(run, optimizer, scheduler, state)
-                    if stopped_early:
-                        break
+                    _checkpoint(run, optimizer, scheduler, state, best)
     except KeyboardInterrupt:
         interrupted = True
-    if run.world.is_main:
-        _checkpoint(run, optimizer, scheduler, state)
+    _checkpoint(run, optimizer, scheduler, state, best)
     if run.eval is not None and state.best_eval is not None:
         # The saved adapter is the one with the best eval loss, not merely the last one.
         with torch.no_grad():
@@ -210,10 +192,38 @@ def _train(run: _Run, resume: bool, console: Console | None) -> dict[str, Any]:
     return report
 
 
-def _checkpoint(run: _Run, optimizer: Any, scheduler: Any, state: ckpt.LoopState) -> None:
-    ckpt.save_checkpoint(
-        run.settings.out, run.trainable, optimizer, scheduler, state, run.fingerprint
-    )
+def _step(
+    run: _Run,
+    rows: list[Any],
+    params: list[Any],
+    optimizer: Any,
+    scheduler: Any,
+    state: ckpt.LoopState,
+) -> float:
+    """One optimizer step; returns the loss averaged over processes."""
+    import torch
+
+    started = time.perf_counter()
+    loss = _loss(run, rows)
+    loss.backward()
+    average_gradients(params, run.world)
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    state.step += 1
+    state.tokens += sum(r.used for r in rows) * run.world.size
+    state.train_seconds += time.perf_counter() - started
+    return average_scalar(loss.item(), run.world)
+
+
+def _checkpoint(
+    run: _Run, optimizer: Any, scheduler: Any, state: ckpt.LoopState, best: list[Any]
+) -> None:
+    if run.world.is_main:
+        ckpt.save_checkpoint(
+            run.settings.out, run.trainable, optimizer, scheduler, state, run.fingerprint, best
+        )
 
 
 def _evaluate(

@@ -265,9 +265,12 @@ _STREAM = (b"content-type", CONTENT_TYPE.encode())
 class BedrockWireApp:
     """The raw ASGI app: routing, validation, and the two response encodings."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, *, record: bool = True) -> None:
         self.handler = handler
+        # A long-running process (the benchmark's) must not keep every request it served.
+        self.record = record
         self.calls: list[FakeRequest] = []
+        self.served = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -289,13 +292,15 @@ class BedrockWireApp:
             await _send_error(send, "ValidationException", problem)
             return
         request = FakeRequest(
-            index=len(self.calls),
+            index=self.served,
             model_id=unquote(parts[2].decode()),
             body=body,
             headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
             stream=operation == b"converse-stream",
         )
-        self.calls.append(request)
+        self.served += 1
+        if self.record:
+            self.calls.append(request)
         try:
             reply = self.handler(request)
         except Exception as exc:  # a broken script should show up, not hang the client
@@ -440,6 +445,7 @@ class BedrockWireServer:
         """Forget recorded calls and re-script, so one running server can serve many tests."""
         self._app.handler = handler
         self._app.calls.clear()
+        self._app.served = 0
 
     def start(self) -> None:
         sock = _bind(self.host, 0)
@@ -504,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     sock = _bind(args.host, args.port)
     # Connections made from here on wait in the listen backlog until uvicorn accepts them.
     print(f"READY {sock.getsockname()[1]}", flush=True)
-    uvicorn.Server(_uvicorn_config(BedrockWireApp(handler))).run(sockets=[sock])
+    uvicorn.Server(_uvicorn_config(BedrockWireApp(handler, record=False))).run(sockets=[sock])
 
 
 if __name__ == "__main__":
