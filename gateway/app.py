@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from gateway import handlers
 from gateway.auth import build_key_store
 from gateway.config import GatewayConfig, load_config
-from gateway.providers.base import Provider
+from gateway.providers.base import BedrockOptions, Provider
 from gateway.providers.local import Loader, LocalProvider, default_loader
 from gateway.router import Router
 from gateway.routes import bedrock, health, openai
@@ -70,8 +70,7 @@ async def _open_providers(
             if target.kind == "local":
                 local.preload(target.model)
     transport = DirectBedrockProvider if settings.bedrock_transport == "direct" else BedrockProvider
-    bedrock = await transport.open(
-        stack,
+    options = BedrockOptions(
         region=config.bedrock.region or settings.aws_region,
         endpoint_url=config.bedrock.endpoint_url or settings.bedrock_endpoint_url,
         connect_timeout=settings.bedrock_connect_timeout_s,
@@ -79,5 +78,6 @@ async def _open_providers(
         max_connections=settings.bedrock_max_connections,
         max_attempts=settings.bedrock_max_attempts,
     )
+    bedrock = await transport.open(stack, options)
     providers: dict[Kind, Provider] = {"local": local, "bedrock": bedrock}
     return providers

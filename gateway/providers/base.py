@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.canonical import ConverseRequest, ConverseResponse, StreamEvent
 from gateway.targets import Target
+
+
+@dataclass(frozen=True)
+class BedrockOptions:
+    """How either Bedrock transport reaches the runtime API (from settings and strata.yaml)."""
+
+    region: str
+    endpoint_url: str | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 120.0
+    max_connections: int = 256
+    max_attempts: int = 3
 
 
 class Provider(Protocol):

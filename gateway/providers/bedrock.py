@@ -12,6 +12,7 @@ from aiobotocore.config import AioConfig
 
 from gateway.canonical import ConverseRequest, ConverseResponse, StreamEvent
 from gateway.errors import StrataError
+from gateway.providers.base import BedrockOptions
 from gateway.providers.bedrock_errors import translate
 from gateway.targets import Target
 
@@ -25,24 +26,14 @@ class BedrockProvider:
         self._client = client
 
     @classmethod
-    async def open(
-        cls,
-        stack: AsyncExitStack,
-        *,
-        region: str,
-        endpoint_url: str | None,
-        connect_timeout: float,
-        read_timeout: float,
-        max_connections: int,
-        max_attempts: int,
-    ) -> BedrockProvider:
+    async def open(cls, stack: AsyncExitStack, options: BedrockOptions) -> BedrockProvider:
         import aioboto3  # imported here so a gateway without Bedrock targets starts faster
 
         config = AioConfig(
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            max_pool_connections=max_connections,
-            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+            max_pool_connections=options.max_connections,
+            retries={"mode": "standard", "total_max_attempts": options.max_attempts},
             tcp_keepalive=True,
             # Pinned in code so botocore never switches to bearer auth when
             # AWS_BEARER_TOKEN_BEDROCK is in our environment: aiobotocore 2.x has no async
@@ -55,7 +46,10 @@ class BedrockProvider:
         session = aioboto3.Session()
         client = await stack.enter_async_context(
             session.client(
-                "bedrock-runtime", region_name=region, endpoint_url=endpoint_url, config=config
+                "bedrock-runtime",
+                region_name=options.region,
+                endpoint_url=options.endpoint_url,
+                config=config,
             )
         )
         return cls(client)

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from gateway.canonical import ConverseRequest, ConverseResponse, StreamEvent
 from gateway.errors import StrataError, UpstreamError
+from gateway.providers.base import BedrockOptions
 from gateway.providers.bedrock_direct_signer import Signer
 from gateway.providers.bedrock_direct_wire import (
     FAILED,
@@ -67,38 +68,28 @@ class DirectBedrockProvider:
         self._proxy = proxy
 
     @classmethod
-    async def open(
-        cls,
-        stack: AsyncExitStack,
-        *,
-        region: str,
-        endpoint_url: str | None,
-        connect_timeout: float,
-        read_timeout: float,
-        max_connections: int,
-        max_attempts: int,
-    ) -> DirectBedrockProvider:
+    async def open(cls, stack: AsyncExitStack, options: BedrockOptions) -> DirectBedrockProvider:
         # Imported here so a gateway without Bedrock targets starts faster.
         from aiobotocore.session import get_session
 
         session = get_session()
         credentials = await session.get_credentials()
         shapes = load_shapes(await session.get_service_model("bedrock-runtime"))
-        endpoint = endpoint_for(region, endpoint_url)
+        endpoint = endpoint_for(options.region, options.endpoint_url)
         http = _http_session(
             endpoint,
             ca_bundle=session.get_config_variable("ca_bundle"),
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            max_connections=max_connections,
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+            max_connections=options.max_connections,
         )
         await stack.enter_async_context(http)
         return cls(
             http,
-            Signer(credentials, region),
+            Signer(credentials, options.region),
             shapes,
             endpoint=endpoint,
-            max_attempts=max_attempts,
+            max_attempts=options.max_attempts,
             # HTTPS_PROXY / NO_PROXY as botocore reads them, once rather than per request.
             proxy=ProxyConfiguration().proxy_url_for(endpoint) or None,
         )

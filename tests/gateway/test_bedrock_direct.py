@@ -31,6 +31,7 @@ from multidict import CIMultiDict
 
 from gateway.canonical import ConverseRequest
 from gateway.errors import StrataError, UpstreamDenied
+from gateway.providers.base import BedrockOptions
 from gateway.providers.bedrock import BedrockProvider
 from gateway.providers.bedrock_direct import DirectBedrockProvider
 from gateway.providers.bedrock_direct_signer import SIGNING_NAME, Signer
@@ -74,7 +75,7 @@ async def opened(cls: Any, url: str | None, **overrides: Any) -> AsyncIterator[A
     }
     settings.update(overrides)
     async with AsyncExitStack() as stack:
-        yield await cls.open(stack, **settings)
+        yield await cls.open(stack, BedrockOptions(**settings))
 
 
 def chat(*content: dict[str, Any], **extra: Any) -> ConverseRequest:
