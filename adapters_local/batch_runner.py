@@ -8,7 +8,7 @@ remaining rows' steps get cheaper.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,11 +93,19 @@ def _prepare(model: ServedModel, job: Job) -> _Row | None:
     )
 
 
-def run_batch(model: ServedModel, jobs: Sequence[Job]) -> int:
-    """Generate for ``jobs`` to completion; returns how many rows ran together."""
+def run_batch(
+    model: ServedModel, jobs: Sequence[Job], on_start: Callable[[int], None] | None = None
+) -> int:
+    """Generate for ``jobs`` to completion; returns how many rows ran together.
+
+    ``on_start(rows)`` runs before the first token, so counters it updates are visible to anyone
+    woken by this batch's events.
+    """
     rows = [r for r in (_prepare(model, j) for j in jobs if not j.cancelled.is_set()) if r]
     if not rows:
         return 0
+    if on_start is not None:
+        on_start(len(rows))
     try:
         _generate(model, rows)
     except Exception as exc:

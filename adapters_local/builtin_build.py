@@ -28,7 +28,7 @@ HELD_OUT_SEED = 7_777
 
 @dataclass(frozen=True)
 class BuildSettings:
-    steps: int = 4000
+    steps: int = 2000
     seed: int = 0
     lr: float = 3e-3
     examples_per_step: int = 48

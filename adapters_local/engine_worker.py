@@ -104,17 +104,17 @@ class LocalEngine:
             jobs, stop = self._gather(first)
             try:
                 with self._lock:
-                    size = run_batch(self._model, jobs)
+                    run_batch(self._model, jobs, self._count_batch)
             except Exception as exc:  # the worker must outlive any one batch
                 for job in jobs:
                     emit_quietly(job.emit, Failed(exc))
-                size = 0
-            if size:
-                self._stats.batches += 1
-                self._stats.requests += size
-                self._stats.batch_sizes.append(size)
             if stop:
                 return
+
+    def _count_batch(self, size: int) -> None:
+        self._stats.batches += 1
+        self._stats.requests += size
+        self._stats.batch_sizes.append(size)
 
     def _gather(self, first: object) -> tuple[list[Job], bool]:
         jobs = [first] if isinstance(first, Job) else []

@@ -11,7 +11,6 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -285,7 +284,3 @@ def _exact_match(run: _Run) -> float:
             max_new_tokens=longest + 8,
             batch_size=len(refs),
         )
-
-
-def report_path(out: Path) -> Path:
-    return out / "report.json"

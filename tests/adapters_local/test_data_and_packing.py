@@ -96,3 +96,17 @@ def test_compositions_parse_and_reject_garbage() -> None:
     for bad in ("weighted:a", "weighted:=1", "stack:a", "stack:+b", "weighted:a=x"):
         with pytest.raises(CompositionError):
             parse_composition(bad)
+
+
+def test_engine_and_cli_modules_import_without_torch() -> None:
+    """The gateway imports these eagerly; torch and transformers load only when used."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, adapters_local.engine, adapters_local.cli, adapters_local.generation; "
+        "heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

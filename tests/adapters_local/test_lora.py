@@ -168,3 +168,25 @@ def test_ctrl_c_leaves_a_usable_checkpoint_and_resume_finishes(
     assert [s for s, _ in final["train_loss_curve"]] == list(range(10, 61, 10))
     assert [s for s, _ in final["eval_loss_curve"]] == list(range(5, 61, 5))
     assert final["eval_loss_curve"][0] == interrupted["eval_loss_curve"][0]
+
+
+def test_early_stopping_ends_the_run_when_eval_loss_stalls(
+    task_data: dict[str, Any], tmp_path: Path
+) -> None:
+    """With a vanishing learning rate the eval loss cannot improve after the first eval."""
+    from adapters_local.training.loop import train
+    from adapters_local.training.settings import TrainSettings
+
+    data = task_data["rot13"]
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(data.eval.read_text().splitlines(keepends=True)[:8]))
+    report = train(
+        TrainSettings(
+            method="lora", base="builtin", data=small, eval_data=small, out=tmp_path / "o",
+            steps=50, lr=1e-12, row_len=128, rows_per_step=1, eval_every=1, patience=2,
+            max_eval_items=4,
+        )
+    )  # fmt: skip
+    assert report["stopped_early"]
+    assert report["steps_done"] == 3
+    assert [s for s, _ in report["eval_loss_curve"]] == [1, 2, 3]
