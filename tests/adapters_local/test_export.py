@@ -142,3 +142,33 @@ def test_strata_console_script_runs_export_and_train(
     )  # fmt: skip
     assert missing.returncode == 2
     assert "cannot read" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_gateway_serves_an_exported_folder_as_its_local_model(
+    exported_fp32: Path, task_data: dict[str, Any], tmp_path: Path
+) -> None:
+    """STRATA_LOCAL_MODEL: any Hugging Face folder replaces the built-in model as `default`."""
+    import httpx
+
+    from gateway.app import create_app
+    from gateway.settings import Settings
+    from tests.gateway.harness import TEST_KEY, serve
+
+    app = create_app(Settings(home=tmp_path, dev_key=TEST_KEY, local_model=str(exported_fp32)))
+    items = task_data["rot13"].eval_items[:10]
+    with serve(app) as url:
+        answers = [
+            httpx.post(
+                url + "/v1/chat/completions",
+                timeout=120,
+                headers={"Authorization": f"Bearer {TEST_KEY}"},
+                json={
+                    "model": "default",
+                    "max_tokens": 16,
+                    "messages": [{"role": "user", "content": item.prompt}],
+                },
+            ).json()["choices"][0]["message"]["content"]
+            for item in items
+        ]
+    # The merged rot13 adapter is now the base model itself: no adapter is named.
+    assert sum(a == i.answer for a, i in zip(answers, items, strict=True)) >= 9
