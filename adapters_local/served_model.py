@@ -41,6 +41,12 @@ class ServedModel:
         self.base_name = str(base)
         self.device = device
         self.tokenizer = load_tokenizer(self.base_path)
+        if getattr(self.tokenizer, "chat_template", None) is None:
+            # Caught at load, not on every request: chat messages cannot become a prompt.
+            raise ModelError(
+                f"{self.base_path} has no chat template (tokenizer_config.json "
+                "'chat_template' or chat_template.jinja); the gateway needs one"
+            )
         self.model: Any = load_model(self.base_path, device)
         self.model.eval()
         # transformers 5.24 renamed past_key_values to cache; older versions know only the former.

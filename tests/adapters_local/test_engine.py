@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -194,3 +195,19 @@ def test_closed_engine_fails_new_requests() -> None:
     engine.close()
     result = _run_all(engine, [_request("Copy: abc")])[0]
     assert isinstance(result.end, Failed)
+
+
+def test_folder_without_chat_template_is_refused_at_load(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from adapters_local.models import BUILTIN_DIR, ModelError
+
+    folder = tmp_path / "no-template"
+    shutil.copytree(BUILTIN_DIR, folder)
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="no chat template"):
+        load_engine(str(folder))
