@@ -26,7 +26,6 @@ from gateway.errors import StrataError, UpstreamError
 from gateway.providers.base import BedrockOptions
 from gateway.providers.bedrock_direct_signer import Signer
 from gateway.providers.bedrock_direct_wire import (
-    FAILED,
     backoff_s,
     endpoint_for,
     operation_url,
@@ -35,6 +34,7 @@ from gateway.providers.bedrock_direct_wire import (
     stream_event,
     transport_error,
 )
+from gateway.providers.bedrock_errors import FAILED
 from gateway.targets import Target
 from gateway.wire.blobs import Shapes, decode_body, encode_body, load_shapes
 from gateway.wire.eventstream import EventStreamDecoder, EventStreamError

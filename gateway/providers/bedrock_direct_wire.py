@@ -20,18 +20,12 @@ from yarl import URL
 from gateway.canonical import StreamEvent
 from gateway.errors import (
     UpstreamError,
-    UpstreamNotFound,
-    UpstreamRejected,
-    UpstreamThrottled,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.providers.bedrock_errors import _BY_CODE, _PUBLIC_MESSAGE
+from gateway.providers.bedrock_errors import CANNOT_REACH, FAILED, PUBLIC_MESSAGE, from_code
 from gateway.wire.blobs import Shapes, decode_body
 from gateway.wire.eventstream import Message
-
-CANNOT_REACH = "cannot reach the model provider"
-FAILED = _PUBLIC_MESSAGE[UpstreamError]
 
 # botocore "standard" mode retries these codes (throttling, modeled-retryable) and statuses.
 _RETRY_CODES = frozenset(
@@ -76,26 +70,6 @@ def signing_host(endpoint: str) -> str:
     return host
 
 
-def upstream_error(
-    status: int, code: str | None, message: str, retry_after: str | None
-) -> UpstreamError:
-    """A Bedrock error reply → our tree, as ``bedrock_errors`` maps botocore's ClientError."""
-    code = code or str(status)
-    # In-stream exceptions are named by their member (``throttlingException``).
-    code = code[:1].upper() + code[1:]
-    cls = _BY_CODE.get(code, UpstreamError)
-    if cls in (UpstreamRejected, UpstreamNotFound):
-        # Those describe the caller's own request, so the upstream's words help them.
-        error: UpstreamError = cls(message or code)
-    else:
-        error = cls(_PUBLIC_MESSAGE.get(cls, FAILED))
-    if code in _BY_CODE:
-        error.bedrock_code = code
-    if isinstance(error, UpstreamThrottled) and retry_after and retry_after.isdigit():
-        error.retry_after = float(retry_after)
-    return error
-
-
 def reply_error(status: int, headers: Mapping[str, str], body: bytes) -> tuple[UpstreamError, bool]:
     """An HTTP error reply → (our error, whether to retry it)."""
     parsed: Any
@@ -111,7 +85,7 @@ def reply_error(status: int, headers: Mapping[str, str], body: bytes) -> tuple[U
     code = str(code or parsed.get("__type") or status)
     code = code.split(":", 1)[0].rsplit("#", 1)[-1]
     message = str(parsed.get("message", parsed.get("Message", "")))
-    error = upstream_error(status, code, message, headers.get("retry-after"))
+    error = from_code(code, message, headers.get("retry-after"))
     return error, code in _RETRY_CODES or status in _RETRY_STATUSES
 
 
@@ -122,7 +96,7 @@ def transport_error(exc: BaseException) -> UpstreamError:
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return UpstreamUnavailable(CANNOT_REACH)
     if isinstance(exc, TimeoutError):
-        return UpstreamTimeout(_PUBLIC_MESSAGE[UpstreamTimeout])
+        return UpstreamTimeout(PUBLIC_MESSAGE[UpstreamTimeout])
     if isinstance(exc, aiohttp.ClientConnectionError | OSError):
         return UpstreamUnavailable(CANNOT_REACH)
     return UpstreamError(FAILED)
@@ -141,9 +115,9 @@ def stream_event(message: Message, shapes: Shapes) -> StreamEvent | None:
     if kind in ("exception", "error"):
         name = message.exception_type
         if kind == "exception" and name in shapes.exceptions:
-            raise upstream_error(400, name, _message_of(message.payload), None)
+            raise from_code(name, _message_of(message.payload))
         code, text = headers.get(":error-code"), headers.get(":error-message")
-        raise upstream_error(400, str(code or ""), str(text or ""), None)
+        raise from_code(str(code or "400"), str(text or ""))
     event_type = message.event_type
     if event_type not in shapes.events:
         return None
