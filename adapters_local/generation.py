@@ -29,6 +29,7 @@ class GenerationRequest:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     adapter: str | None = None  # None means the base model alone
+    seed: int | None = None  # sampling seed for this row alone; None means unseeded
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,17 @@ class Finished:
 @dataclass(frozen=True)
 class Failed:
     error: BaseException
+
+
+class PromptTooLong(ValueError):
+    """The prompt does not fit the model's context; raised (as ``Failed``) before generation."""
+
+    def __init__(self, prompt_tokens: int, context_length: int) -> None:
+        super().__init__(
+            f"the prompt is {prompt_tokens} tokens; the model's context is {context_length}"
+        )
+        self.prompt_tokens = prompt_tokens
+        self.context_length = context_length
 
 
 GenerationEvent = TextDelta | Finished | Failed
