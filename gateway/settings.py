@@ -36,6 +36,22 @@ class Settings(BaseSettings):
     bedrock_max_attempts: int = Field(default=3, ge=1)
     log_level: str = "INFO"
 
+    # Accounting (gateway/accounting): keys, ledger, budgets, rate limits.
+    # postgresql://… shares keys and the ledger between replicas; unset: SQLite in ``home``.
+    database_url: str | None = None
+    # redis://… shares rate limits and budget counters between replicas; unset: per process.
+    redis_url: str | None = None
+    redis_prefix: str = "strata:"
+    # What a call gets while Redis is unreachable: "closed" refuses with 503, "open" serves it.
+    budget_on_redis_error: Literal["open", "closed"] = "closed"
+    limits_on_redis_error: Literal["open", "closed"] = "open"
+    # Output tokens reserved against a budget when a request names no max_tokens.
+    reserve_default_max_tokens: int = Field(default=4096, ge=1)
+    ledger_flush_interval_s: float = Field(default=0.2, gt=0)
+    ledger_batch_size: int = Field(default=500, ge=1)
+    # How often each replica re-reads the key table (a revoked key stops within this).
+    keys_refresh_s: float = Field(default=1.0, gt=0)
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -1,0 +1,73 @@
+"""The Redis connection shared by limits and budgets, with its fault policy's bookkeeping.
+
+Every Redis call goes through ``RedisState.run``: a failure marks Redis down for
+``retry_after_s`` (calls meanwhile fail at once instead of waiting on a dead socket), counts a
+warning metric and raises ``SharedStateDown``; the caller applies its ``open|closed`` policy.
+The next call after the pause tries Redis again, so service recovers without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("strata.accounting.redis")
+
+T = TypeVar("T")
+
+
+class SharedStateDown(Exception):
+    """Redis could not be reached (or is in its pause after a failure)."""
+
+
+class RedisState:
+    def __init__(self, url: str, prefix: str = "strata:", retry_after_s: float = 0.5) -> None:
+        # Short timeouts: a request must not hang on Redis, the fault policy decides instead.
+        # A blocking pool: a burst waits briefly for a free connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=64,
+            timeout=1.0,
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+            health_check_interval=5,
+        )
+        self.client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
+        self.prefix = prefix
+        self._retry_after_s = retry_after_s
+        self._down_until = 0.0
+        self.errors = 0  # the warning metric: failed Redis calls since start
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    def script(self, source: str) -> Any:
+        return self.client.register_script(source)
+
+    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
+        now = time.monotonic()
+        if now < self._down_until:
+            raise SharedStateDown("Redis is unreachable")
+        try:
+            result = await call()
+        except (RedisError, OSError) as exc:
+            self.errors += 1
+            if self._down_until == 0.0 or self.errors % 100 == 1:
+                log.warning(
+                    "Redis unreachable (%s); applying the on_redis_error policy", type(exc).__name__
+                )
+            self._down_until = time.monotonic() + self._retry_after_s
+            raise SharedStateDown("Redis is unreachable") from exc
+        if self._down_until:
+            log.info("Redis reachable again")
+            self._down_until = 0.0
+        return result
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        await self.client.connection_pool.disconnect()
