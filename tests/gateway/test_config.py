@@ -22,13 +22,15 @@ def settings(tmp_path: Path, text: str | None, **kw: object) -> Settings:
 
 def test_no_config_serves_builtin_as_default(tmp_path: Path) -> None:
     config = load_config(settings(tmp_path, None))
-    assert config.aliases == {"default": [Target("local", "builtin")]}
+    assert {k: v.targets for k, v in config.aliases.items()} == {
+        "default": [Target("local", "builtin")]
+    }
     assert config.local.bases["builtin"].path == "builtin"
 
 
 def test_local_model_setting_becomes_default(tmp_path: Path) -> None:
     config = load_config(settings(tmp_path, None, local_model="/models/llama"))
-    assert config.aliases["default"] == [Target("local", "local")]
+    assert config.aliases["default"].targets == [Target("local", "local")]
     assert config.local.bases["local"].path == "/models/llama"
 
 
@@ -47,10 +49,12 @@ local:
 """,
         )
     )
-    assert config.aliases["haiku"] == [Target("bedrock", "anthropic.claude-3-haiku-20240307-v1:0")]
-    assert config.aliases["arn"][0].model.startswith("arn:aws:bedrock:")
-    assert config.aliases["chain"] == [Target("variant", "v2"), Target("local", "builtin", "upper")]
-    assert config.aliases["default"] == [Target("local", "builtin")]
+    targets = {k: v.targets for k, v in config.aliases.items()}
+    assert targets["haiku"] == [Target("bedrock", "anthropic.claude-3-haiku-20240307-v1:0")]
+    assert targets["arn"][0].model.startswith("arn:aws:bedrock:")
+    assert targets["arn"][0].region == "us-east-1"  # an ARN names its own region
+    assert targets["chain"] == [Target("variant", "v2"), Target("local", "builtin", "upper")]
+    assert targets["default"] == [Target("local", "builtin")]
 
 
 @pytest.mark.parametrize(
