@@ -9,6 +9,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import handlers
+from gateway.accounting.keys import Keyring
+from gateway.accounting.service import Accounting
+from gateway.accounting.stage import AccountingAdmit, AccountingSettle, reachable_targets
 from gateway.auth import build_key_store
 from gateway.config import GatewayConfig, load_config
 from gateway.pipeline.attempt import AttemptStage
@@ -17,6 +20,7 @@ from gateway.pipeline.route import RouteStage
 from gateway.pipeline.settle import Settle, SettleHook
 from gateway.providers.base import BedrockOptions, Provider
 from gateway.providers.local import Loader, LocalProvider, default_loader
+from gateway.routes import accounting as accounting_routes
 from gateway.routes import admin, bedrock, health, openai
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
@@ -40,18 +44,28 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             providers = await _open_providers(stack, settings, config, local_loader)
-            settle = Settle(settle_hooks or [])
+            # Opened before the pipeline's settle, so it closes after the last settle drained.
+            accounting = await Accounting.open(stack, settings, config.prices)
+            route = RouteStage(config.routes(), RegistryResolver(settings.home / "variants.sqlite"))
+            settle = Settle(
+                [
+                    AccountingSettle(accounting, config.bedrock.region or settings.aws_region),
+                    *(settle_hooks or []),
+                ]
+            )
             stack.push_async_callback(settle.drain)
+            aliases = frozenset(route.aliases)
+            admit = AccountingAdmit(accounting, aliases.__contains__, reachable_targets(route.plan))
             pipeline = Pipeline(
-                admit=[],
-                route=RouteStage(
-                    config.routes(), RegistryResolver(settings.home / "variants.sqlite")
-                ),
+                admit=[admit],
+                route=route,
                 attempt=AttemptStage(providers),
                 settle=settle,
             )
             keys = build_key_store(settings.home, settings.dev_key, settings.auth_disabled)
-            app.state.strata = GatewayState(settings, keys, pipeline, providers)
+            if not settings.auth_disabled:
+                keys = Keyring(keys, accounting.keys)
+            app.state.strata = GatewayState(settings, keys, pipeline, providers, accounting)
             log.info(
                 "gateway ready to accept requests; aliases: %s",
                 ", ".join(pipeline.route.aliases),
@@ -62,7 +76,15 @@ def create_app(
         title="Strata gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     handlers.install(app)
-    app.router.routes.extend([*health.routes, *openai.routes, *bedrock.routes, *admin.routes])
+    app.router.routes.extend(
+        [
+            *health.routes,
+            *openai.routes,
+            *bedrock.routes,
+            *admin.routes,
+            *accounting_routes.routes,
+        ]
+    )
     return app
 
 

@@ -41,6 +41,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gateway.accounting.prices import PriceOverride
 from gateway.errors import ConfigError, InvalidRequest
 from gateway.pipeline.experiments import Arm, Experiment, StickyBy
 from gateway.pipeline.policy import (
@@ -200,6 +201,8 @@ class GatewayConfig(_Strict):
     aliases: dict[str, AliasConfig] = Field(default_factory=dict)
     bedrock: BedrockSection = Field(default_factory=BedrockSection)
     local: LocalSection = Field(default_factory=LocalSection)
+    # Per-target price rows that add to or override gateway/accounting/prices.json.
+    prices: dict[str, PriceOverride] = Field(default_factory=dict)
 
     @field_validator("aliases", mode="before")
     @classmethod

@@ -38,7 +38,9 @@ def error_response(path: str, exc: StrataError) -> Response:
             "message": exc.message,
             "type": exc.openai_type,
             "param": exc.param,
-            "code": exc.bedrock_code if isinstance(exc, UpstreamError) else None,
+            # Our own refusals may name an OpenAI-style code (``budget_exceeded``...).
+            "code": getattr(exc, "openai_code", None)
+            or (exc.bedrock_code if isinstance(exc, UpstreamError) else None),
         }
     }
     return json_response(body, exc.status, headers)

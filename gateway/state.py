@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from gateway.accounting.service import Accounting
 from gateway.auth import KeyStore
 from gateway.pipeline.pipeline import Pipeline
 from gateway.providers.base import Provider
@@ -19,6 +20,7 @@ class GatewayState:
     keys: KeyStore
     pipeline: Pipeline
     providers: dict[Kind, Provider] = field(default_factory=dict)
+    accounting: Accounting | None = None
 
     def ready(self) -> dict[str, bool]:
         return {kind: provider.ready() for kind, provider in self.providers.items()}

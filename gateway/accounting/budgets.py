@@ -68,7 +68,11 @@ SpentFn = Callable[[BudgetScope, float], Awaitable[int]]
 
 class BudgetCounter(Protocol):
     async def reserve(self, scopes: list[BudgetScope], amount_pusd: int) -> Refusal | None: ...
-    async def settle(self, scopes: list[BudgetScope], delta_pusd: int) -> None: ...
+    async def settle(
+        self, scopes: list[BudgetScope], delta_pusd: int, at: float | None = None
+    ) -> None:
+        """Add ``delta_pusd`` to the counters the reservation made at ``at`` went to."""
+        ...
 
 
 class LocalBudgets:
@@ -95,8 +99,10 @@ class LocalBudgets:
                 self._used[name] += amount_pusd
         return None
 
-    async def settle(self, scopes: list[BudgetScope], delta_pusd: int) -> None:
-        now = time.time()
+    async def settle(
+        self, scopes: list[BudgetScope], delta_pusd: int, at: float | None = None
+    ) -> None:
+        now = time.time() if at is None else at
         with self._lock:
             for scope in scopes:
                 name = scope.counter(now)
@@ -162,10 +168,12 @@ class RedisBudgets:
             seeds[i] = str(await self._spent(scopes[i], scopes[i].since(now)))
         raise AssertionError("unreachable: every counter is seeded after one round each")
 
-    async def settle(self, scopes: list[BudgetScope], delta_pusd: int) -> None:
+    async def settle(
+        self, scopes: list[BudgetScope], delta_pusd: int, at: float | None = None
+    ) -> None:
         if not delta_pusd:
             return
-        now = time.time()
+        now = time.time() if at is None else at
         keys = [self._state.key("budget", s.counter(now)) for s in scopes]
         await self._state.run(lambda: self._settle(keys=keys, args=[delta_pusd]))
 

@@ -74,12 +74,18 @@ def usage_from_converse(usage: Mapping[str, Any] | None) -> TokenUsage:
     """Token counts from a Converse ``usage`` object (response or stream metadata)."""
     if not usage:
         return TokenUsage()
-    inputs = int(usage.get("inputTokens") or 0)
-    outputs = int(usage.get("outputTokens") or 0)
-    read = int(usage.get("cacheReadInputTokens") or 0)
-    write = int(usage.get("cacheWriteInputTokens") or 0)
     total = usage.get("totalTokens")
-    if (read or write) and total is not None and int(total) == inputs + outputs:
+    return token_usage(
+        int(usage.get("inputTokens") or 0),
+        int(usage.get("outputTokens") or 0),
+        int(usage.get("cacheReadInputTokens") or 0),
+        int(usage.get("cacheWriteInputTokens") or 0),
+        None if total is None else int(total),
+    )
+
+
+def token_usage(inputs: int, outputs: int, read: int, write: int, total: int | None) -> TokenUsage:
+    if (read or write) and total is not None and total == inputs + outputs:
         # The cached tokens were counted inside inputTokens; bill them only at their own rates.
         inputs = max(0, inputs - read - write)
     return TokenUsage(inputs, outputs, read, write)
