@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -32,6 +33,12 @@ def free_port() -> int:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    with pg_schema() as url:
+        yield url
+
+
+@contextmanager
+def pg_schema() -> Iterator[str]:
     schema = "strata_t_" + secrets.token_hex(6)
     with psycopg.connect(PG_BASE, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -54,6 +61,12 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
     """A key prefix of its own on the machine's Redis; its keys are deleted afterwards."""
+    with redis_namespace() as prefix:
+        yield prefix
+
+
+@contextmanager
+def redis_namespace() -> Iterator[str]:
     prefix = "strata-test:" + secrets.token_hex(6) + ":"
     yield prefix
     client = redis.Redis.from_url(REDIS_URL)
