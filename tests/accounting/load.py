@@ -39,8 +39,14 @@ async def _one(client: httpx.AsyncClient, url: str, key: str, body: dict[str, An
 
 
 async def burst_async(
-    urls: list[str], key: str, count: int, body: dict[str, Any], concurrency: int | None = None
+    urls: list[str],
+    key: str,
+    count: int,
+    body: dict[str, Any] | list[dict[str, Any]],
+    concurrency: int | None = None,
 ) -> list[Answer]:
+    """``count`` calls at once (or ``concurrency`` at a time); a list of bodies is cycled."""
+    bodies = body if isinstance(body, list) else [body]
     limit = concurrency or count
     gate = asyncio.Semaphore(limit)
     limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
@@ -48,13 +54,17 @@ async def burst_async(
 
         async def run(i: int) -> Answer:
             async with gate:
-                return await _one(client, urls[i % len(urls)], key, body)
+                return await _one(client, urls[i % len(urls)], key, bodies[i % len(bodies)])
 
         return list(await asyncio.gather(*(run(i) for i in range(count))))
 
 
 def burst(
-    urls: list[str], key: str, count: int, body: dict[str, Any], concurrency: int | None = None
+    urls: list[str],
+    key: str,
+    count: int,
+    body: dict[str, Any] | list[dict[str, Any]],
+    concurrency: int | None = None,
 ) -> list[Answer]:
     return asyncio.run(burst_async(urls, key, count, body, concurrency))
 
