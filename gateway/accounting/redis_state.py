@@ -26,15 +26,23 @@ class SharedStateDown(Exception):
 
 
 class RedisState:
-    def __init__(self, url: str, prefix: str = "strata:", retry_after_s: float = 0.5) -> None:
-        # Short timeouts: a request must not hang on Redis, the fault policy decides instead.
-        # A blocking pool: a burst waits briefly for a free connection instead of failing.
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "strata:",
+        retry_after_s: float = 0.5,
+        timeout_s: float = 2.0,
+    ) -> None:
+        # Bounded waits, so a request never hangs on Redis and the fault policy decides. Not
+        # too short: under load the event loop itself delays replies by hundreds of ms, and a
+        # timeout there would wrongly apply the policy (open: unlimited calls) to a live Redis.
+        # A refused connection (Redis stopped) fails at once whatever the timeout.
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
-            max_connections=64,
-            timeout=1.0,
-            socket_timeout=0.5,
-            socket_connect_timeout=0.5,
+            max_connections=128,
+            timeout=timeout_s,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=min(timeout_s, 1.0),
             health_check_interval=5,
         )
         self.client: aioredis.Redis = aioredis.Redis(connection_pool=pool)

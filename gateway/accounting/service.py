@@ -58,7 +58,9 @@ class Accounting:
         limiter: RateLimiter
         budgets: BudgetCounter
         if settings.redis_url:
-            redis = RedisState(settings.redis_url, settings.redis_prefix)
+            redis = RedisState(
+                settings.redis_url, settings.redis_prefix, timeout_s=settings.redis_timeout_s
+            )
             stack.push_async_callback(redis.close)
             limiter, budgets = RedisLimiter(redis), RedisBudgets(redis, spent)
         else:
