@@ -5,7 +5,8 @@ worst-case cost to every counter it is subject to only if none would exceed its 
 step: one Lua script with Redis (atomic across replicas), a lock without. ``settle`` adds
 ``actual - reserved`` (negative: the difference is released). A counter that does not exist
 yet (first use, a monthly period's start, a Redis that lost its data) is seeded from the
-ledger's recorded spend for the period.
+ledger's recorded spend for the period. The Redis script lives in ``counters.py``, where it
+shares one round trip with the rate limits'.
 
 A process that dies between reserve and settle leaves its reservation counted: budgets err
 towards refusing, never towards overspending.
@@ -20,10 +21,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 from gateway.accounting.keys import Period
-from gateway.accounting.redis_state import RedisState
 
 
 @dataclass(frozen=True)
@@ -66,15 +65,6 @@ class Refusal:
 SpentFn = Callable[[BudgetScope, float], Awaitable[int]]
 
 
-class BudgetCounter(Protocol):
-    async def reserve(self, scopes: list[BudgetScope], amount_pusd: int) -> Refusal | None: ...
-    async def settle(
-        self, scopes: list[BudgetScope], delta_pusd: int, at: float | None = None
-    ) -> None:
-        """Add ``delta_pusd`` to the counters the reservation made at ``at`` went to."""
-        ...
-
-
 class LocalBudgets:
     """Counters in this process, under a lock; seeded from the ledger on first use."""
 
@@ -108,74 +98,6 @@ class LocalBudgets:
                 name = scope.counter(now)
                 if name in self._used:
                     self._used[name] += delta_pusd
-
-
-_RESERVE = """
-local amount = tonumber(ARGV[1])
-for i = 1, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 0 then
-    local seed = ARGV[1 + 3 * i]
-    if seed == '' then return {-1, i, 0} end
-    redis.call('SET', KEYS[i], seed, 'NX')
-  end
-end
-for i = 1, #KEYS do
-  local used = tonumber(redis.call('GET', KEYS[i]))
-  if used + amount > tonumber(ARGV[3 * i - 1]) then return {0, i, tostring(used)} end
-end
-for i = 1, #KEYS do
-  redis.call('INCRBY', KEYS[i], amount)
-  local ttl = tonumber(ARGV[3 * i])
-  if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
-end
-return {1, 0, 0}
-"""
-
-_SETTLE = """
-for i = 1, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], ARGV[1]) end
-end
-return 1
-"""
-
-
-class RedisBudgets:
-    """Counters shared by every replica; raises ``SharedStateDown`` when Redis is away."""
-
-    def __init__(self, state: RedisState, spent: SpentFn) -> None:
-        self._state = state
-        self._spent = spent
-        self._reserve = state.script(_RESERVE)
-        self._settle = state.script(_SETTLE)
-
-    async def reserve(self, scopes: list[BudgetScope], amount_pusd: int) -> Refusal | None:
-        now = time.time()
-        keys = [self._state.key("budget", s.counter(now)) for s in scopes]
-        seeds: list[str] = ["" for _ in scopes]
-        for _ in range(len(scopes) + 1):
-            args: list[object] = [amount_pusd]
-            for scope, seed in zip(scopes, seeds, strict=True):
-                args += [scope.limit_pusd, scope.ttl_s(now), seed]
-            ok, index, used = await self._state.run(
-                lambda args=args: self._reserve(keys=keys, args=args)  # type: ignore[misc]
-            )
-            if int(ok) == 1:
-                return None
-            i = int(index) - 1
-            if int(ok) == 0:
-                return Refusal(scopes[i], int(float(used)))
-            # A missing counter: seed it from the ledger and try again.
-            seeds[i] = str(await self._spent(scopes[i], scopes[i].since(now)))
-        raise AssertionError("unreachable: every counter is seeded after one round each")
-
-    async def settle(
-        self, scopes: list[BudgetScope], delta_pusd: int, at: float | None = None
-    ) -> None:
-        if not delta_pusd:
-            return
-        now = time.time() if at is None else at
-        keys = [self._state.key("budget", s.counter(now)) for s in scopes]
-        await self._state.run(lambda: self._settle(keys=keys, args=[delta_pusd]))
 
 
 async def no_spend(scope: BudgetScope, since: float) -> int:

@@ -30,6 +30,8 @@ log = logging.getLogger("strata.accounting.keys")
 
 Period = Literal["total", "monthly"]
 PERIODS: tuple[Period, ...] = ("total", "monthly")
+MAX_RATE = 2_000_000_000  # fits the INTEGER columns
+MAX_BUDGET_USD = Decimal(9_000_000)
 
 
 @dataclass(frozen=True)
@@ -200,10 +202,11 @@ def _check_limits(
     rpm: int | None, tpm: int | None, budget_usd: Decimal | None, period: str
 ) -> None:
     for name, value in (("rpm", rpm), ("tpm", tpm)):
-        if value is not None and value < 1:
-            raise InvalidRequest(f"{name}: must be at least 1", param=name)
-    if budget_usd is not None and budget_usd < 0:
-        raise InvalidRequest("budget_usd: must not be negative", param="budget_usd")
+        if value is not None and not 1 <= value <= MAX_RATE:
+            raise InvalidRequest(f"{name}: must be from 1 to {MAX_RATE}", param=name)
+    if budget_usd is not None and not 0 <= budget_usd <= MAX_BUDGET_USD:
+        # Money is kept in 64-bit pico-USD counters (exact sums), which caps a budget.
+        raise InvalidRequest(f"budget_usd: must be from 0 to {MAX_BUDGET_USD}", param="budget_usd")
     if period not in PERIODS:
         raise InvalidRequest(
             f"budget_period: must be one of {', '.join(PERIODS)}", param="budget_period"

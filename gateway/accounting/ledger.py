@@ -18,13 +18,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import operator
 import os
 import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import orjson
@@ -64,6 +65,8 @@ class LedgerRecord:
 
 
 COLUMNS = tuple(f.name for f in fields(LedgerRecord))
+# A flat tuple of the fields, in column order (dataclasses.astuple deep-copies: ~10x slower).
+as_row = operator.attrgetter(*COLUMNS)
 _INSERT = (
     f"INSERT INTO ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
     "ON CONFLICT (request_id) DO NOTHING"
@@ -121,7 +124,7 @@ class Ledger:
     # -- request path -------------------------------------------------------------------------
 
     def record(self, record: LedgerRecord) -> None:
-        line = orjson.dumps(astuple(record)) + b"\n"
+        line = orjson.dumps(as_row(record)) + b"\n"
         with self._lock:
             os.write(self._fd, line)
             self._pending.append(record)
@@ -238,7 +241,7 @@ class Ledger:
         return True
 
     def _insert(self, records: Iterable[LedgerRecord]) -> None:
-        rows = [astuple(r) for r in records]
+        rows = [as_row(r) for r in records]
         with self._db.transaction() as cur:
             for start in range(0, len(rows), self._batch):
                 cur.executemany(_INSERT, rows[start : start + self._batch])

@@ -5,6 +5,7 @@ that overlaps the past 60 s) plus its own cost stay within the limit, so no 60-s
 sees more than the limit. With Redis the check-and-add for all of a call's counters is one Lua
 script (atomic across replicas, Redis's clock); without Redis the same arithmetic runs per
 process. A token cost is an estimate at admission, corrected to the reported usage at settle.
+The Redis script lives in ``counters.py``, where it shares one round trip with the budget's.
 """
 
 from __future__ import annotations
@@ -13,11 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
-
-import orjson
-
-from gateway.accounting.redis_state import RedisState
+from typing import Literal
 
 WINDOW_S = 60
 Unit = Literal["requests", "tokens"]
@@ -60,12 +57,7 @@ class Decision:
         return out
 
 
-class RateLimiter(Protocol):
-    async def acquire(self, checks: list[Check]) -> Decision: ...
-    async def adjust(self, counter: str, delta: int) -> None: ...
-
-
-def _retry_after(buckets: list[tuple[int, int]], used: int, check: Check, now: float) -> float:
+def retry_after(buckets: list[tuple[int, int]], used: int, check: Check, now: float) -> float:
     if check.cost > check.limit:
         return float(WINDOW_S)  # can never pass; the caller says why
     need = used + check.cost - check.limit
@@ -102,7 +94,7 @@ class LocalLimiter:
             total = sum(buckets.values())
             used.append(total)
             if total + check.cost > check.limit:
-                retry = _retry_after(list(buckets.items()), total, check, now)
+                retry = retry_after(list(buckets.items()), total, check, now)
                 return Decision(False, checks, used, i, retry)
         for check in checks:
             buckets = self._buckets[check.counter]
@@ -113,76 +105,3 @@ class LocalLimiter:
         second = math.floor(self._now())
         buckets = self._live(counter, second)
         buckets[second] = buckets.get(second, 0) + delta
-
-
-_ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local sec = tonumber(t[1])
-local window = tonumber(ARGV[1])
-local used = {}
-for i = 1, #KEYS do
-  local limit = tonumber(ARGV[2 * i])
-  local cost = tonumber(ARGV[2 * i + 1])
-  local h = redis.call('HGETALL', KEYS[i])
-  local sum = 0
-  local live = {}
-  for j = 1, #h, 2 do
-    local s = tonumber(h[j])
-    if s < sec - window then
-      redis.call('HDEL', KEYS[i], h[j])
-    else
-      sum = sum + tonumber(h[j + 1])
-      live[#live + 1] = h[j] .. ':' .. h[j + 1]
-    end
-  end
-  used[i] = sum
-  if sum + cost > limit then
-    return {0, i, tostring(now), cjson.encode(used), cjson.encode(live)}
-  end
-end
-for i = 1, #KEYS do
-  redis.call('HINCRBY', KEYS[i], sec, tonumber(ARGV[2 * i + 1]))
-  redis.call('EXPIRE', KEYS[i], window + 2)
-end
-return {1, 0, tostring(now), cjson.encode(used), '[]'}
-"""
-
-_ADJUST = """
-local sec = tonumber(redis.call('TIME')[1])
-redis.call('HINCRBY', KEYS[1], sec, tonumber(ARGV[1]))
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]) + 2)
-return 1
-"""
-
-
-class RedisLimiter:
-    """Counters shared by every replica through one Redis; raises ``SharedStateDown``."""
-
-    def __init__(self, state: RedisState) -> None:
-        self._state = state
-        self._acquire = state.script(_ACQUIRE)
-        self._adjust = state.script(_ADJUST)
-
-    async def acquire(self, checks: list[Check]) -> Decision:
-        keys = [self._state.key("rl", c.counter) for c in checks]
-        args: list[int] = [WINDOW_S]
-        for c in checks:
-            args += [c.limit, c.cost]
-        ok, index, now, used_json, live_json = await self._state.run(
-            lambda: self._acquire(keys=keys, args=args)
-        )
-        used = [int(u) for u in orjson.loads(used_json) or []]
-        if int(ok) == 1:
-            return Decision(True, checks, used)
-        i = int(index) - 1
-        buckets = []
-        for item in orjson.loads(live_json):
-            second, count = str(item).split(":")
-            buckets.append((int(second), int(count)))
-        retry = _retry_after(buckets, used[i], checks[i], float(now))
-        return Decision(False, checks, used, i, retry)
-
-    async def adjust(self, counter: str, delta: int) -> None:
-        key = self._state.key("rl", counter)
-        await self._state.run(lambda: self._adjust(keys=[key], args=[delta, WINDOW_S]))

@@ -8,6 +8,7 @@ The next call after the pause tries Redis again, so service recovers without a r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -70,6 +71,10 @@ class RedisState:
                     "Redis unreachable (%s); applying the on_redis_error policy", type(exc).__name__
                 )
             self._down_until = time.monotonic() + self._retry_after_s
+            # The idle pooled connections died with the server too: drop them, so the first
+            # calls after it returns get fresh ones instead of failing one stale socket each.
+            with contextlib.suppress(RedisError, OSError):
+                await self.client.connection_pool.disconnect(inuse_connections=False)
             raise SharedStateDown("Redis is unreachable") from exc
         if self._down_until:
             log.info("Redis reachable again")

@@ -7,10 +7,10 @@ import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
-from gateway.accounting.budgets import BudgetCounter, BudgetScope, LocalBudgets, RedisBudgets
+from gateway.accounting.budgets import BudgetScope
+from gateway.accounting.counters import Counters, LocalCounters, RedisCounters
 from gateway.accounting.keys import DatabaseKeys, KeyAdmin
 from gateway.accounting.ledger import Ledger
-from gateway.accounting.limits import LocalLimiter, RateLimiter, RedisLimiter
 from gateway.accounting.prices import PriceOverride, PriceTable
 from gateway.accounting.redis_state import RedisState
 from gateway.accounting.store import Database
@@ -21,7 +21,7 @@ log = logging.getLogger("strata.accounting")
 
 
 @dataclass
-class Counters:
+class Warnings:
     """Warning metrics (also shown by ``GET /admin/accounting``)."""
 
     unknown_price: int = 0  # calls recorded with a null cost: no price row for the target
@@ -38,10 +38,9 @@ class Accounting:
     admin: KeyAdmin
     ledger: Ledger
     prices: PriceTable
-    limiter: RateLimiter
-    budgets: BudgetCounter
+    shared: Counters  # rate limits and budgets: Redis, or this process
     redis: RedisState | None = None
-    counters: Counters = field(default_factory=Counters)
+    warnings: Warnings = field(default_factory=Warnings)
 
     @classmethod
     async def open(
@@ -55,16 +54,17 @@ class Accounting:
             return await asyncio.to_thread(spent_pusd, db, scope.kind, scope.id, since)
 
         redis = None
-        limiter: RateLimiter
-        budgets: BudgetCounter
+        shared: Counters
         if settings.redis_url:
             redis = RedisState(
                 settings.redis_url, settings.redis_prefix, timeout_s=settings.redis_timeout_s
             )
             stack.push_async_callback(redis.close)
-            limiter, budgets = RedisLimiter(redis), RedisBudgets(redis, spent)
+            counters = RedisCounters(redis, spent)
+            stack.push_async_callback(counters.drain)  # before Redis closes (LIFO)
+            shared = counters
         else:
-            limiter, budgets = LocalLimiter(), LocalBudgets(spent)
+            shared = LocalCounters(spent)
         ledger = Ledger(
             db,
             settings.home,
@@ -82,6 +82,4 @@ class Accounting:
             db.describe(),
             "shared through Redis" if redis else "per process (no STRATA_REDIS_URL)",
         )
-        return cls(
-            settings, db, keys, KeyAdmin(db), ledger, PriceTable(prices), limiter, budgets, redis
-        )
+        return cls(settings, db, keys, KeyAdmin(db), ledger, PriceTable(prices), shared, redis)

@@ -16,7 +16,7 @@ from decimal import ROUND_CEILING, Decimal
 
 import orjson
 
-from gateway.accounting.budgets import BudgetScope
+from gateway.accounting.budgets import BudgetScope, Refusal
 from gateway.accounting.errors import AccountingUnavailable, BudgetExceeded, KeyRateLimited
 from gateway.accounting.keys import KeyPrincipal, Limits, check_scope
 from gateway.accounting.ledger import LedgerRecord
@@ -39,11 +39,13 @@ _PER_MESSAGE = 8
 
 @dataclass
 class Admission:
-    limits: list[Check] = field(default_factory=list)
+    """What admission took from the shared counters, for settle to correct."""
+
+    token_counters: list[str] = field(default_factory=list)
     token_estimate: int = 0
     scopes: list[BudgetScope] = field(default_factory=list)
     reserved_pusd: int = 0
-    reserved_at: float = 0.0
+    at: float = 0.0
 
 
 def price_key(target: Target) -> str:
@@ -120,7 +122,7 @@ def reachable_targets(plan: Callable[[Call], Plan]) -> Callable[[Call], list[Tar
 
 class AccountingAdmit:
     """Refuses a call its key may not make, one over its rate limits, or one its budget
-    cannot cover at worst; reserves that worst case."""
+    cannot cover at worst; takes its rate-limit costs and reserves that worst case."""
 
     def __init__(
         self,
@@ -139,49 +141,36 @@ class AccountingAdmit:
             return
         if not (_has_limits(principal.limits) or _has_limits(principal.tenant_limits)):
             return
-        admission = Admission()
-        call.context[CONTEXT] = admission
         settings = self._acc.settings
         inputs = input_bound(call.request)
         config = call.request.inferenceConfig
         max_out = (config.maxTokens if config else None) or settings.reserve_default_max_tokens
-        await self._rate_limit(call, principal, inputs, max_out, admission)
-        scopes = _scopes(principal)
-        if scopes:
-            await self._reserve(call, scopes, inputs, max_out, admission)
-
-    async def _rate_limit(
-        self, call: Call, principal: KeyPrincipal, inputs: int, max_out: int, adm: Admission
-    ) -> None:
         # Tokens per minute are charged at admission as an estimate (~4 bytes a token, plus
         # the output cap) and corrected to the reported usage at settle.
         estimate = math.ceil(inputs / 4) + max_out
         checks = _checks(principal, estimate)
-        if not checks:
-            return
+        scopes = _scopes(principal)
+        amount = self._worst_case(call, inputs, max_out) if scopes else 0
+        at = time.time()
         try:
-            decision = await self._acc.limiter.acquire(checks)
+            admitted = await self._acc.shared.admit(checks, scopes, amount, at)
         except SharedStateDown:
-            self._acc.counters.redis_errors += 1
-            if self._acc.settings.limits_on_redis_error == "closed":
-                raise AccountingUnavailable(
-                    "rate limits cannot be checked right now (shared state unreachable); "
-                    "retry shortly"
-                ) from None
-            self._acc.counters.served_without_limits += 1
+            self._unavailable(bool(checks), bool(scopes))
             return
-        if not decision.allowed:
-            raise _limited(decision)
-        adm.limits = [c for c in checks if c.unit == "tokens"]
-        adm.token_estimate = estimate
+        if not admitted.limits.allowed:
+            raise _limited(admitted.limits)
+        if admitted.budget is not None:
+            raise _over_budget(admitted.budget, amount)
+        call.context[CONTEXT] = Admission(
+            [c.counter for c in checks if c.unit == "tokens"], estimate, scopes, amount, at
+        )
 
-    async def _reserve(
-        self, call: Call, scopes: list[BudgetScope], inputs: int, max_out: int, adm: Admission
-    ) -> None:
-        prices = self._acc.prices
+    def _worst_case(self, call: Call, inputs: int, max_out: int) -> int:
+        """The dearest target the call may reach, every input token at its dearest rate and
+        ``max_out`` output tokens, in pico-USD rounded up."""
         worst = Decimal(0)
         for target in self._targets(call):
-            usd = prices.worst_case_usd(price_key(target), inputs, max_out)
+            usd = self._acc.prices.worst_case_usd(price_key(target), inputs, max_out)
             if usd is None:
                 raise Forbidden(
                     f"no price is known for {target}, so a budgeted key cannot use it; "
@@ -189,28 +178,36 @@ class AccountingAdmit:
                     param="model",
                 )
             worst = max(worst, usd)
-        amount = int((worst * PICO).to_integral_value(rounding=ROUND_CEILING))
-        try:
-            refusal = await self._acc.budgets.reserve(scopes, amount)
-        except SharedStateDown:
-            self._acc.counters.redis_errors += 1
-            if self._acc.settings.budget_on_redis_error == "closed":
-                raise AccountingUnavailable(
-                    "this key has a budget that cannot be checked right now (shared state "
-                    "unreachable); retry shortly"
-                ) from None
-            self._acc.counters.served_without_budget += 1
-            return
-        if refusal is not None:
-            left = max(0, refusal.scope.limit_pusd - refusal.used_pusd)
-            raise BudgetExceeded(
-                f"budget exceeded for {refusal.scope.kind} {refusal.scope.id!r} "
-                f"({refusal.scope.period}): limit {usd_text(pusd_to_usd(refusal.scope.limit_pusd))}"
-                f" USD, {usd_text(pusd_to_usd(left))} USD left, this call may cost up to "
-                f"{usd_text(pusd_to_usd(amount))} USD",
-                retry_after=60,
+        return int((worst * PICO).to_integral_value(rounding=ROUND_CEILING))
+
+    def _unavailable(self, limited: bool, budgeted: bool) -> None:
+        """Redis is unreachable: each policy says whether the call may go on without it."""
+        warnings, settings = self._acc.warnings, self._acc.settings
+        warnings.redis_errors += 1
+        if budgeted and settings.budget_on_redis_error == "closed":
+            raise AccountingUnavailable(
+                "this key has a budget that cannot be checked right now (shared state "
+                "unreachable); retry shortly"
             )
-        adm.scopes, adm.reserved_pusd, adm.reserved_at = scopes, amount, time.time()
+        if limited and settings.limits_on_redis_error == "closed":
+            raise AccountingUnavailable(
+                "rate limits cannot be checked right now (shared state unreachable); retry shortly"
+            )
+        if budgeted:
+            warnings.served_without_budget += 1
+        if limited:
+            warnings.served_without_limits += 1
+
+
+def _over_budget(refusal: Refusal, amount: int) -> BudgetExceeded:
+    scope = refusal.scope
+    left = max(0, scope.limit_pusd - refusal.used_pusd)
+    return BudgetExceeded(
+        f"budget exceeded for {scope.kind} {scope.id!r} ({scope.period}): limit "
+        f"{usd_text(pusd_to_usd(scope.limit_pusd))} USD, {usd_text(pusd_to_usd(left))} USD "
+        f"left, this call may cost up to {usd_text(pusd_to_usd(amount))} USD",
+        retry_after=60,
+    )
 
 
 def _limited(decision: Decision) -> KeyRateLimited:
@@ -243,7 +240,7 @@ class AccountingSettle:
         actual_pusd = None if cost is None or cost.usd is None else usd_to_pusd(cost.usd)
         pricing = cost.pricing if cost is not None else "unknown"
         if target is not None and pricing == "unknown" and usage.total:
-            self._acc.counters.unknown_price += 1
+            self._acc.warnings.unknown_price += 1
         self._acc.ledger.record(self._record(call, outcome, usage, actual_pusd, pricing, cost))
         adm = call.context.get(CONTEXT)
         if isinstance(adm, Admission):
@@ -252,21 +249,21 @@ class AccountingSettle:
     async def _correct(
         self, adm: Admission, usage: TokenUsage, actual_pusd: int | None, pricing: str
     ) -> None:
+        # An unknown actual cost keeps the whole reservation: never under-count.
+        spent = adm.reserved_pusd if actual_pusd is None else actual_pusd
+        if pricing == "provisioned":
+            spent = 0
         try:
-            for check in adm.limits:
-                if usage.total != adm.token_estimate:
-                    await self._acc.limiter.adjust(check.counter, usage.total - adm.token_estimate)
-            if adm.scopes:
-                # An unknown actual cost keeps the whole reservation: never under-count.
-                spent = adm.reserved_pusd if actual_pusd is None else actual_pusd
-                if pricing == "provisioned":
-                    spent = 0
-                await self._acc.budgets.settle(
-                    adm.scopes, spent - adm.reserved_pusd, adm.reserved_at
-                )
+            await self._acc.shared.settle(
+                adm.token_counters,
+                usage.total - adm.token_estimate,
+                adm.scopes,
+                spent - adm.reserved_pusd,
+                adm.at,
+            )
         except SharedStateDown:
             # The reservation stays counted (errs towards refusing); the ledger has the truth.
-            self._acc.counters.redis_errors += 1
+            self._acc.warnings.redis_errors += 1
 
     def _record(
         self,

@@ -157,7 +157,7 @@ async def status(request: Request) -> Response:
             "database": accounting.db.describe(),
             "redis": accounting.redis is not None,
             "ledger": {**accounting.ledger.stats.as_json(), "backlog": accounting.ledger.backlog},
-            "warnings": vars(accounting.counters),
+            "warnings": vars(accounting.warnings),
             "redis_errors": accounting.redis.errors if accounting.redis else 0,
         }
     )

@@ -63,6 +63,8 @@ def test_tenant_limits_reach_every_key_of_the_tenant(db: Database) -> None:
     [
         ({"rpm": 0}, "rpm"),
         ({"tpm": -1}, "tpm"),
+        ({"tpm": 10**10}, "tpm"),
+        ({"budget_usd": Decimal(10**7)}, "budget_usd"),
         ({"budget_usd": Decimal("-1")}, "budget_usd"),
         ({"budget_period": "weekly"}, "budget_period"),
     ],
