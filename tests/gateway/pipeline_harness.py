@@ -1,0 +1,51 @@
+"""A gateway over the Bedrock-wire fake with a strata.yaml of the test's own, and a settle
+hook that records every outcome (the test-visible side of the settle stage)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.app import create_app
+from gateway.pipeline.call import Call, Outcome
+from gateway.settings import Settings
+from tests.fakes.bedrock_wire import BedrockWireServer
+from tests.gateway.harness import TEST_KEY, serve
+
+AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
+
+
+@dataclass
+class Settled:
+    events: list[tuple[Call, Outcome]] = field(default_factory=list)
+
+    async def __call__(self, call: Call, outcome: Outcome) -> None:
+        self.events.append((call, outcome))
+
+    def wait(self, count: int, timeout_s: float = 10.0) -> list[tuple[Call, Outcome]]:
+        """The events once ``count`` have arrived (settle may run just after a response)."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.events) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return list(self.events)
+
+
+@contextmanager
+def gateway(
+    tmp_path: Path, wire: BedrockWireServer, aliases: str, settled: Settled | None = None
+) -> Iterator[str]:
+    """``aliases`` is the YAML body under ``aliases:``, indented by two spaces."""
+    config = tmp_path / "strata.yaml"
+    bedrock = f"bedrock:\n  region: us-east-1\n  endpoint_url: {wire.endpoint_url}\n"
+    config.write_text(f"aliases:\n{aliases}\n{bedrock}", encoding="utf-8")
+    settings = Settings(home=tmp_path / "home", config=config, dev_key=TEST_KEY)
+    app = create_app(settings, settle_hooks=[settled] if settled is not None else None)
+    with serve(app) as url:
+        yield url
+
+
+def converse_body(text: str) -> dict[str, object]:
+    return {"messages": [{"role": "user", "content": [{"text": text}]}]}
