@@ -40,7 +40,9 @@ def gateway(
     """``aliases`` is the YAML body under ``aliases:``, indented by two spaces."""
     config = tmp_path / "strata.yaml"
     bedrock = f"bedrock:\n  region: us-east-1\n  endpoint_url: {wire.endpoint_url}\n"
-    config.write_text(f"aliases:\n{aliases}\n{bedrock}", encoding="utf-8")
+    # A default of our own, so the built-in local model is not loaded (it takes seconds).
+    default = "" if "  default:" in aliases else "  default: bedrock:default-model\n"
+    config.write_text(f"aliases:\n{default}{aliases}\n{bedrock}", encoding="utf-8")
     settings = Settings(home=tmp_path / "home", config=config, dev_key=TEST_KEY)
     app = create_app(settings, settle_hooks=[settled] if settled is not None else None)
     with serve(app) as url:
