@@ -536,6 +536,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--throttle-rate", type=float, default=0.0, help="share throttled")
     parser.add_argument("--seed", type=int, default=0, help="seed of the throttling draws")
     parser.add_argument(
+        "--throttle-model",
+        action="append",
+        default=[],
+        help="throttle only this model id (repeatable; default: every model)",
+    )
+    parser.add_argument(
         "--down-model", action="append", default=[], help="a model id that always answers 503"
     )
     args = parser.parse_args(argv)
@@ -545,7 +551,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     handler = bench_handler(args.latency_ms / 1000, args.chunks, args.interval_ms / 1000)
     if args.throttle_rate:
-        handler = seeded_faults(args.throttle_rate, args.seed, then=handler)
+        flaky = seeded_faults(args.throttle_rate, args.seed, then=handler)
+        if args.throttle_model:
+            flaky = by_model({m: flaky for m in args.throttle_model}, handler)
+        handler = flaky
     if args.down_model:
         handler = by_model({m: hard_down() for m in args.down_model}, handler)
     sock = _bind(args.host, args.port)
