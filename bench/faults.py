@@ -33,7 +33,7 @@ import orjson
 
 from bench import _figures as fig
 from bench import _procs as procs
-from bench._load import Call, fetch, run, wait_ready
+from bench._load import Call, fetch, run, run_client, wait_ready
 from bench._scenarios import MODEL_ID, check_answer, converse_body
 
 KEY = "sk-strata-bench-faults-0123456789abcdef"
@@ -177,7 +177,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        report = asyncio.run(bench(args))
+        report = run_client(bench(args))
     except RuntimeError as exc:
         print(f"bench.faults: {exc}", file=sys.stderr)
         return 2

@@ -53,17 +53,8 @@ class Pipeline:
             await admit_all(self.admit, call)
             plan = self._plan(call, outcome)
             response = await self.attempt.converse(call, plan, outcome)
-        except StrataError as exc:
-            outcome.fail(exc)
-            await self.settle(call, outcome)
-            raise
-        except asyncio.CancelledError:
-            outcome.error_class = "client_disconnected"
-            self.settle.in_background(call, outcome)
-            raise
-        except Exception:
-            outcome.fail(StrataError("internal error"))
-            await self.settle(call, outcome)
+        except BaseException as exc:
+            await self._failed(call, exc)
             raise
         outcome.usage = response.usage
         await self.settle(call, outcome)
@@ -77,19 +68,19 @@ class Pipeline:
             await admit_all(self.admit, call)
             plan = self._plan(call, outcome)
             first, rest = await self.attempt.open_stream(call, plan, outcome)
-        except StrataError as exc:
-            outcome.fail(exc)
-            await self.settle(call, outcome)
-            raise
-        except asyncio.CancelledError:
-            outcome.error_class = "client_disconnected"
-            self.settle.in_background(call, outcome)
-            raise
-        except Exception:
-            outcome.fail(StrataError("internal error"))
-            await self.settle(call, outcome)
+        except BaseException as exc:
+            await self._failed(call, exc)
             raise
         return Relay(call, outcome, self.settle, first, rest)
+
+    async def _failed(self, call: Call, exc: BaseException) -> None:
+        """Settle a call that ended before its answer: an error, or its task cancelled."""
+        if isinstance(exc, asyncio.CancelledError):
+            call.outcome.error_class = "client_disconnected"
+            self.settle.in_background(call, call.outcome)
+            return
+        call.outcome.fail(exc if isinstance(exc, StrataError) else StrataError("internal error"))
+        await self.settle(call, call.outcome)
 
     def _plan(self, call: Call, outcome: Outcome) -> Plan:
         plan = self.route.plan(call)

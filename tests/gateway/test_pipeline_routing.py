@@ -34,11 +34,6 @@ ARN = "arn:aws:bedrock:us-east-1:123456789012:custom-model/amazon.nova-micro-v1:
 
 
 @pytest.fixture
-def settled() -> Settled:
-    return Settled()
-
-
-@pytest.fixture
 def url(
     tmp_path: Path, wire: BedrockWireServer, aws_credentials: None, settled: Settled
 ) -> Iterator[str]:

@@ -29,11 +29,6 @@ MESSAGES: Any = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture
-def settled() -> Settled:
-    return Settled()
-
-
-@pytest.fixture
 def url(
     tmp_path: Path, wire: BedrockWireServer, aws_credentials: None, settled: Settled
 ) -> Iterator[str]:
