@@ -238,3 +238,21 @@ def test_non_retryable_errors_are_not_retried(
             # Never retried on the same target; the latter two fall back (fallback_on).
             assert wire.counts["m"] == 1, code
             assert wire.counts["other"] == (0 if status == 400 else 1), code
+
+
+def test_open_breaker_on_the_only_target_answers_503_with_retry_after(
+    tmp_path: Path, wire: BedrockWireServer, aws_credentials: None
+) -> None:
+    wire.handler = hard_down()
+    aliases = (
+        "  solo:\n    targets: [bedrock:m]\n    retry: {max_attempts: 1}\n"
+        "    breaker: {failures: 1, cooldown_s: 30}\n"
+    )
+    with gateway(tmp_path, wire, aliases) as url, httpx.Client(base_url=url, headers=AUTH) as c:
+        first = c.post("/model/solo/converse", json=converse_body("hi"))
+        second = c.post("/model/solo/converse", json=converse_body("hi"))
+    assert first.status_code == second.status_code == 503
+    assert "circuit open" in second.json()["message"]
+    assert 29 <= int(second.headers["retry-after"]) <= 30
+    assert second.headers["x-strata-attempts"] == "0"
+    assert wire.counts["m"] == 1
