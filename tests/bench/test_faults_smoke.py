@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,3 +31,11 @@ def test_fault_bench_runs_every_scenario(tmp_path: Path) -> None:
     assert runs["plain"]["success_rate"] == 1.0
     assert runs["throttled"]["attempts_per_request"] > 1.0
     assert runs["hard-down"]["attempts_per_request"] > 1.0
+
+
+def test_pipeline_cost_bench_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.pipeline_cost import main
+
+    main(["--calls", "50"])
+    out = capsys.readouterr().out
+    assert "provider alone:" in out and "through the pipeline:" in out
