@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gateway.app import create_app
 from gateway.pipeline.call import Call, Outcome
@@ -35,15 +36,20 @@ class Settled:
 
 @contextmanager
 def gateway(
-    tmp_path: Path, wire: BedrockWireServer, aliases: str, settled: Settled | None = None
+    tmp_path: Path,
+    wire: BedrockWireServer,
+    aliases: str,
+    settled: Settled | None = None,
+    **overrides: Any,
 ) -> Iterator[str]:
-    """``aliases`` is the YAML body under ``aliases:``, indented by two spaces."""
+    """``aliases`` is the YAML body under ``aliases:``, indented by two spaces; ``overrides``
+    are more ``Settings`` fields."""
     config = tmp_path / "strata.yaml"
     bedrock = f"bedrock:\n  region: us-east-1\n  endpoint_url: {wire.endpoint_url}\n"
     # A default of our own, so the built-in local model is not loaded (it takes seconds).
     default = "" if "  default:" in aliases else "  default: bedrock:default-model\n"
     config.write_text(f"aliases:\n{default}{aliases}\n{bedrock}", encoding="utf-8")
-    settings = Settings(home=tmp_path / "home", config=config, dev_key=TEST_KEY)
+    settings = Settings(home=tmp_path / "home", config=config, dev_key=TEST_KEY, **overrides)
     app = create_app(settings, settle_hooks=[settled] if settled is not None else None)
     with serve(app) as url:
         yield url

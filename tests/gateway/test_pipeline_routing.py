@@ -130,8 +130,14 @@ def _region(call: FakeRequest) -> str:
     return call.headers["authorization"].split("Credential=")[1].split("/")[2]
 
 
-def test_targets_go_to_their_region(url: str, wire: BedrockWireServer) -> None:
-    with httpx.Client(base_url=url, headers=AUTH) as client:
+@pytest.mark.parametrize("transport", ["direct", "aioboto3"])
+def test_targets_go_to_their_region(
+    tmp_path: Path, wire: BedrockWireServer, aws_credentials: None, transport: str
+) -> None:
+    with (
+        gateway(tmp_path, wire, ALIASES, bedrock_transport=transport) as url,
+        httpx.Client(base_url=url, headers=AUTH) as client,
+    ):
         for model in ["west", "arn", "default", "bedrock@ap-south-1:base-model"]:
             r = client.post(f"/model/{model}/converse", json=converse_body("hi"))
             assert r.status_code == 200, r.text
