@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from gateway import handlers
 from gateway.auth import build_key_store
 from gateway.config import GatewayConfig, load_config
+from gateway.pipeline.admit import AdmitStage
 from gateway.pipeline.attempt import AttemptStage
 from gateway.pipeline.pipeline import Pipeline
 from gateway.pipeline.route import RouteStage
@@ -30,9 +31,12 @@ def create_app(
     settings: Settings | None = None,
     *,
     local_loader: Loader = default_loader,
+    admit_stages: list[AdmitStage] | None = None,
     settle_hooks: list[SettleHook] | None = None,
 ) -> FastAPI:
-    """``settle_hooks`` run once per call with its outcome (tests pass a recorder here)."""
+    """``admit_stages`` may refuse a call before any upstream attempt; ``settle_hooks`` run once
+    per call with its outcome (tests pass a recorder here). Both come after the built-in ones
+    (none yet)."""
     settings = settings or get_settings()
     config = load_config(settings)  # fail before serving, with the file/key/reason
 
@@ -43,7 +47,7 @@ def create_app(
             settle = Settle(settle_hooks or [])
             stack.push_async_callback(settle.drain)
             pipeline = Pipeline(
-                admit=[],
+                admit=[*(admit_stages or [])],
                 route=RouteStage(
                     config.routes(), RegistryResolver(settings.home / "variants.sqlite")
                 ),

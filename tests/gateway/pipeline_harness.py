@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.app import create_app
+from gateway.pipeline.admit import AdmitStage
 from gateway.pipeline.call import Call, Outcome
 from gateway.settings import Settings
 from tests.fakes.bedrock_wire import BedrockWireServer
@@ -40,6 +41,7 @@ def gateway(
     wire: BedrockWireServer,
     aliases: str,
     settled: Settled | None = None,
+    admit: list[AdmitStage] | None = None,
     **overrides: Any,
 ) -> Iterator[str]:
     """``aliases`` is the YAML body under ``aliases:``, indented by two spaces; ``overrides``
@@ -50,7 +52,8 @@ def gateway(
     default = "" if "  default:" in aliases else "  default: bedrock:default-model\n"
     config.write_text(f"aliases:\n{default}{aliases}\n{bedrock}", encoding="utf-8")
     settings = Settings(home=tmp_path / "home", config=config, dev_key=TEST_KEY, **overrides)
-    app = create_app(settings, settle_hooks=[settled] if settled is not None else None)
+    hooks = [settled] if settled is not None else None
+    app = create_app(settings, admit_stages=admit, settle_hooks=hooks)
     with serve(app) as url:
         yield url
 

@@ -14,6 +14,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from customize.variants.store import Variant, VariantStore
+from gateway.errors import RateLimited
+from gateway.pipeline.call import Call
 from tests.fakes.bedrock_faults import by_model
 from tests.fakes.bedrock_wire import BedrockWireServer, FakeRequest, Reply
 from tests.gateway.harness import TEST_KEY
@@ -196,3 +198,38 @@ def test_bad_timeout_header_is_refused(url: str) -> None:
     )
     assert r.status_code == 400
     assert "x-strata-timeout-ms" in r.json()["message"]
+
+
+class RefuseBlocked:
+    """An admit stage as a later issue would write one: it sees the routed plan and refuses
+    before any upstream attempt."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str | None, tuple[str, ...]]] = []
+
+    async def admit(self, call: Call) -> None:
+        assert call.plan is not None
+        self.seen.append((call.plan.alias, tuple(str(t) for t in call.plan.targets)))
+        if call.hints.user == "blocked":
+            raise RateLimited("this user is over their limit", retry_after=7)
+
+
+def test_an_admit_stage_refuses_before_any_upstream_call(
+    tmp_path: Path, wire: BedrockWireServer, aws_credentials: None, settled: Settled
+) -> None:
+    stage = RefuseBlocked()
+    with gateway(tmp_path, wire, "  a: [bedrock:m, bedrock:n]\n", settled, admit=[stage]) as url:
+        refused = httpx.post(
+            f"{url}/model/a/converse",
+            json=converse_body("hi"),
+            headers={**AUTH, "x-strata-user": "blocked"},
+        )
+        served = httpx.post(f"{url}/model/a/converse", json=converse_body("hi"), headers=AUTH)
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "7"
+    assert refused.headers["x-strata-attempts"] == "0"
+    assert served.status_code == 200
+    assert wire.counts == {"m": 1}  # only the admitted call went upstream
+    assert stage.seen == [("a", ("bedrock:m", "bedrock:n"))] * 2
+    outcomes = [outcome for _, outcome in settled.wait(2)]
+    assert [o.error_class for o in outcomes] == ["throttled", None]
+    assert outcomes[0].attempts == 0
