@@ -11,9 +11,10 @@ from fastapi import FastAPI
 from gateway import handlers
 from gateway.accounting.keys import Keyring
 from gateway.accounting.service import Accounting
-from gateway.accounting.stage import AccountingAdmit, AccountingSettle, reachable_targets
+from gateway.accounting.stage import AccountingAdmit, AccountingSettle
 from gateway.auth import build_key_store
 from gateway.config import GatewayConfig, load_config
+from gateway.pipeline.admit import AdmitStage
 from gateway.pipeline.attempt import AttemptStage
 from gateway.pipeline.pipeline import Pipeline
 from gateway.pipeline.route import RouteStage
@@ -34,9 +35,12 @@ def create_app(
     settings: Settings | None = None,
     *,
     local_loader: Loader = default_loader,
+    admit_stages: list[AdmitStage] | None = None,
     settle_hooks: list[SettleHook] | None = None,
 ) -> FastAPI:
-    """``settle_hooks`` run once per call with its outcome (tests pass a recorder here)."""
+    """``admit_stages`` may refuse a call before any upstream attempt; ``settle_hooks`` run once
+    per call with its outcome (tests pass a recorder here). Both come after the built-in ones
+    (accounting's: key scope, limits and budget; ledger and corrections)."""
     settings = settings or get_settings()
     config = load_config(settings)  # fail before serving, with the file/key/reason
 
@@ -55,9 +59,9 @@ def create_app(
             )
             stack.push_async_callback(settle.drain)
             aliases = frozenset(route.aliases)
-            admit = AccountingAdmit(accounting, aliases.__contains__, reachable_targets(route.plan))
+            admit = AccountingAdmit(accounting, aliases.__contains__)
             pipeline = Pipeline(
-                admit=[admit],
+                admit=[admit, *(admit_stages or [])],
                 route=route,
                 attempt=AttemptStage(providers),
                 settle=settle,

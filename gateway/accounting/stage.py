@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 
@@ -27,7 +27,7 @@ from gateway.accounting.redis_state import SharedStateDown
 from gateway.accounting.service import Accounting
 from gateway.canonical import ConverseRequest, Usage
 from gateway.errors import Forbidden, StrataError
-from gateway.pipeline.call import Call, Outcome, Plan
+from gateway.pipeline.call import Call, Outcome
 from gateway.targets import Target
 
 log = logging.getLogger("strata.accounting.stage")
@@ -103,36 +103,28 @@ def _has_limits(limits: Limits) -> bool:
     return limits != Limits()
 
 
-def reachable_targets(plan: Callable[[Call], Plan]) -> Callable[[Call], list[Target]]:
-    """The targets a call may reach (its whole fallback chain, variants resolved where they
-    resolve), from the route stage's ``plan``: the admit stage prices the dearest of them."""
-
-    def targets(call: Call) -> list[Target]:
-        chosen = plan(call)
-        out = []
-        for target in chosen.targets:
-            try:
-                out.append(chosen.resolve(target))
-            except StrataError:
-                out.append(target)  # priced by its variant: name, or refused as unknown
-        return out
-
-    return targets
+def reachable_targets(call: Call) -> list[Target]:
+    """The targets a call may reach: its plan's whole fallback chain, variants resolved where
+    they resolve (the route stage plans before admission); the dearest one is priced."""
+    plan = call.plan
+    if plan is None:
+        return []
+    out = []
+    for target in plan.targets:
+        try:
+            out.append(plan.resolve(target))
+        except StrataError:
+            out.append(target)  # priced by its variant: name, or refused as unknown
+    return out
 
 
 class AccountingAdmit:
     """Refuses a call its key may not make, one over its rate limits, or one its budget
     cannot cover at worst; takes its rate-limit costs and reserves that worst case."""
 
-    def __init__(
-        self,
-        accounting: Accounting,
-        is_alias: Callable[[str], bool],
-        targets: Callable[[Call], Iterable[Target]],
-    ) -> None:
+    def __init__(self, accounting: Accounting, is_alias: Callable[[str], bool]) -> None:
         self._acc = accounting
         self._is_alias = is_alias
-        self._targets = targets  # the targets a call may reach (every fallback), for pricing
 
     async def admit(self, call: Call) -> None:
         principal = call.principal
@@ -169,7 +161,7 @@ class AccountingAdmit:
         """The dearest target the call may reach, every input token at its dearest rate and
         ``max_out`` output tokens, in pico-USD rounded up."""
         worst = Decimal(0)
-        for target in self._targets(call):
+        for target in reachable_targets(call):
             usd = self._acc.prices.worst_case_usd(price_key(target), inputs, max_out)
             if usd is None:
                 raise Forbidden(

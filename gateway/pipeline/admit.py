@@ -2,8 +2,10 @@
 
 An admit stage is any object with ``async def admit(self, call: Call) -> None`` that raises a
 ``StrataError`` (Forbidden, RateLimited, ...) to refuse. They run in the order the lifespan gives
-them, before routing; what one learns for later (a reservation to settle, say) it keeps in
-``call.context`` under its own name, for its settle hook to find.
+them, after routing (``call.plan`` holds the alias, the targets and the policy, so a budget can
+price the worst case) and before any upstream attempt. What a stage learns for later (a
+reservation to settle, say) it keeps in ``call.context`` under its own name, for its settle hook
+to find.
 """
 
 from __future__ import annotations

@@ -108,10 +108,12 @@ class AttemptStage:
                 raise
             breaker = self.breakers.get(target, policy.breaker)
             if not breaker.allow():
-                last = CircuitOpen(
-                    f"every target of {call.model!r} is unavailable (circuit open); retry later",
-                    retry_after=breaker.retry_after_s(),
-                )
+                if last is None or isinstance(last, CircuitOpen):  # an upstream's error says more
+                    last = CircuitOpen(
+                        f"every target of {call.model!r} is unavailable (circuit open); "
+                        "retry later",
+                        retry_after=breaker.retry_after_s(),
+                    )
                 continue
             outcome.target = target
             speed = _lru(self._speed, str(target), FastestRecent)
@@ -174,10 +176,13 @@ class AttemptStage:
         outcome.attempts += 1
         started = time.monotonic()
         try:
-            async with asyncio.timeout(remaining) as scope:
+            if remaining is None:
                 result = await once(provider, target)
+            else:
+                async with asyncio.timeout(remaining) as scope:
+                    result = await once(provider, target)
         except TimeoutError:
-            if scope.expired():
+            if remaining is not None and scope.expired():
                 raise _deadline(call, None) from None
             raise
         finally:

@@ -50,7 +50,9 @@ class Outcome:
 
     alias: str | None = None
     variant: str | None = None
-    target: Target | None = None  # the target that answered, else the last one tried
+    # The target that answered, else the last one tried; a bedrock target's region None means
+    # the gateway's default region (strata.yaml bedrock.region, else STRATA_AWS_REGION).
+    target: Target | None = None
     attempts: int = 0  # upstream attempts started
     usage: Usage | None = None
     # A stream cut short: ``usage`` counts what reached the client, estimated where the
@@ -88,6 +90,7 @@ class Call:
     deadline: float | None = None
     # Scratch space for stages, each under its own name (an admit stage's reservation, say).
     context: dict[str, Any] = field(default_factory=dict)
+    plan: Plan | None = None  # set by the route stage, before the admit stages run
     outcome: Outcome = field(default_factory=Outcome)
 
     def remaining_s(self, now: float | None = None) -> float | None:

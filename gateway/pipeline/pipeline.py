@@ -1,7 +1,8 @@
 """The request pipeline: the one place where a call's policy lives.
 
-    admit    refuse before any upstream call (key scope, limits, budgets)     admit.py
-    route    alias → experiment arm → ordered targets and policy              route.py
+    route    alias → experiment arm → ordered targets and policy (call.plan)  route.py
+    admit    refuse before any upstream call (key scope, limits, budgets);    admit.py
+             sees the plan, so a budget can price the worst case of its targets
     attempt  breaker → provider → retry with backoff, deadline, budget →      attempt.py
              next target; a stream falls back only before its first event
     settle   exactly once per call, with the Outcome                          settle.py
@@ -50,20 +51,11 @@ class Pipeline:
     async def converse(self, call: Call) -> ConverseResponse:
         outcome = call.outcome
         try:
-            await admit_all(self.admit, call)
             plan = self._plan(call, outcome)
+            await admit_all(self.admit, call)
             response = await self.attempt.converse(call, plan, outcome)
-        except StrataError as exc:
-            outcome.fail(exc)
-            await self.settle(call, outcome)
-            raise
-        except asyncio.CancelledError:
-            outcome.error_class = "client_disconnected"
-            self.settle.in_background(call, outcome)
-            raise
-        except Exception:
-            outcome.fail(StrataError("internal error"))
-            await self.settle(call, outcome)
+        except BaseException as exc:
+            await self._failed(call, exc)
             raise
         outcome.usage = response.usage
         await self.settle(call, outcome)
@@ -74,25 +66,25 @@ class Pipeline:
         answer with a status), errors after it come out of the iterator."""
         outcome = call.outcome
         try:
-            await admit_all(self.admit, call)
             plan = self._plan(call, outcome)
+            await admit_all(self.admit, call)
             first, rest = await self.attempt.open_stream(call, plan, outcome)
-        except StrataError as exc:
-            outcome.fail(exc)
-            await self.settle(call, outcome)
-            raise
-        except asyncio.CancelledError:
-            outcome.error_class = "client_disconnected"
-            self.settle.in_background(call, outcome)
-            raise
-        except Exception:
-            outcome.fail(StrataError("internal error"))
-            await self.settle(call, outcome)
+        except BaseException as exc:
+            await self._failed(call, exc)
             raise
         return Relay(call, outcome, self.settle, first, rest)
 
+    async def _failed(self, call: Call, exc: BaseException) -> None:
+        """Settle a call that ended before its answer: an error, or its task cancelled."""
+        if isinstance(exc, asyncio.CancelledError):
+            call.outcome.error_class = "client_disconnected"
+            self.settle.in_background(call, call.outcome)
+            return
+        call.outcome.fail(exc if isinstance(exc, StrataError) else StrataError("internal error"))
+        await self.settle(call, call.outcome)
+
     def _plan(self, call: Call, outcome: Outcome) -> Plan:
-        plan = self.route.plan(call)
+        plan = call.plan = self.route.plan(call)
         outcome.alias, outcome.variant = plan.alias, plan.variant
         if plan.policy.timeout_ms is not None:
             route_deadline = call.started + plan.policy.timeout_ms / 1000
