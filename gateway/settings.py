@@ -40,7 +40,10 @@ class Settings(BaseSettings):
     # redis://… shares rate limits and budget counters between replicas; unset: per process.
     redis_url: str | None = None
     redis_prefix: str = "strata:"
-    redis_timeout_s: float = Field(default=2.0, gt=0)
+    # Generous: under CPU starvation the event loop reads a prompt reply late, and a timeout
+    # there would apply the on_redis_error policy to a healthy Redis. A stopped Redis (refused
+    # connection) is seen at once whatever this is.
+    redis_timeout_s: float = Field(default=5.0, gt=0)
     # What a call gets while Redis is unreachable: "closed" refuses with 503, "open" serves it.
     budget_on_redis_error: Literal["open", "closed"] = "closed"
     limits_on_redis_error: Literal["open", "closed"] = "open"

@@ -32,7 +32,7 @@ class RedisState:
         url: str,
         prefix: str = "strata:",
         retry_after_s: float = 0.5,
-        timeout_s: float = 2.0,
+        timeout_s: float = 5.0,
     ) -> None:
         # Bounded waits, so a request never hangs on Redis and the fault policy decides. Not
         # too short: under load the event loop itself delays replies by hundreds of ms, and a
@@ -67,9 +67,7 @@ class RedisState:
         except (RedisError, OSError) as exc:
             self.errors += 1
             if self._down_until == 0.0 or self.errors % 100 == 1:
-                log.warning(
-                    "Redis unreachable (%s); applying the on_redis_error policy", type(exc).__name__
-                )
+                log.warning("Redis unreachable (%r); applying the on_redis_error policy", exc)
             self._down_until = time.monotonic() + self._retry_after_s
             # The idle pooled connections died with the server too: drop them, so the first
             # calls after it returns get fresh ones instead of failing one stale socket each.
