@@ -59,14 +59,9 @@ async def burst_async(
         return list(await asyncio.gather(*(run(i) for i in range(count))))
 
 
-def burst(
-    urls: list[str],
-    key: str,
-    count: int,
-    body: dict[str, Any] | list[dict[str, Any]],
-    concurrency: int | None = None,
-) -> list[Answer]:
-    return asyncio.run(burst_async(urls, key, count, body, concurrency))
+def burst(*args: Any, **kwargs: Any) -> list[Answer]:
+    """``burst_async`` from synchronous test code."""
+    return asyncio.run(burst_async(*args, **kwargs))
 
 
 def wait_for_auth(url: str, key: str, want: int, timeout_s: float) -> float | None:

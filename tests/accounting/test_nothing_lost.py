@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -88,23 +89,36 @@ def ledger_ids(db: Database) -> dict[str, int]:
     return dict(db.query("SELECT request_id, COUNT(*) FROM ledger GROUP BY request_id"))
 
 
-def test_kill_9_mid_run_loses_nothing(tmp_path: Path, pg_url: str) -> None:
+@contextmanager
+def running(
+    tmp_path: Path, wire: BedrockWireServer, database_url: str, answered: int
+) -> Iterator[tuple[GatewayProcess, Run]]:
+    """A gateway on ``database_url`` and a 500-call run at c=16 against it, handed over once
+    ``answered`` calls got a 2xx; the gateway is stopped gracefully (ledger drained) after."""
     home = tmp_path / "home"
     home.mkdir()
-    with BedrockWireServer(slow(0.03)) as wire:
-        config = write_config(tmp_path / "strata.yaml", wire.endpoint_url)
-        gateway = GatewayProcess(home, config, {"STRATA_DATABASE_URL": pg_url})
-        gateway.start()
-        run = Run(gateway.url, 500, 16)
-        run.start()
-        try:
-            run.wait_until(lambda: len(run.ok) >= 150)
-            gateway.kill()  # SIGKILL: no shutdown, no drain
-            gateway.launch()  # same home and port: replays the dead process's segments
-            gateway.wait_ready()
-            run.join()
-        finally:
-            gateway.stop()  # graceful: drains the restarted process's ledger
+    config = write_config(tmp_path / "strata.yaml", wire.endpoint_url)
+    gateway = GatewayProcess(home, config, {"STRATA_DATABASE_URL": database_url})
+    gateway.start()
+    run = Run(gateway.url, 500, 16)
+    run.start()
+    try:
+        run.wait_until(lambda: len(run.ok) >= answered)
+        yield gateway, run
+        run.join()
+    finally:
+        gateway.stop()
+
+
+def test_kill_9_mid_run_loses_nothing(tmp_path: Path, pg_url: str) -> None:
+    home = tmp_path / "home"
+    with BedrockWireServer(slow(0.03)) as wire, running(tmp_path, wire, pg_url, 150) as (
+        gateway,
+        run,
+    ):
+        gateway.kill()  # SIGKILL: no shutdown, no drain
+        gateway.launch()  # same home and port: replays the dead process's segments
+        gateway.wait_ready()
     assert run.failed > 0, "the kill should have cut some calls"
     assert len(run.ok) > 150 and not run.other_status
     db = Database(pg_url, tmp_path / "check")
@@ -119,26 +133,15 @@ def test_kill_9_mid_run_loses_nothing(tmp_path: Path, pg_url: str) -> None:
 
 
 def test_postgres_unreachable_for_5s_mid_run(tmp_path: Path, pg_url: str) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
     Database(pg_url, tmp_path / "setup").migrate()
     with TcpProxy("127.0.0.1", 5432) as proxy, BedrockWireServer(slow(0.25)) as wire:
         url = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
-        config = write_config(tmp_path / "strata.yaml", wire.endpoint_url)
-        gateway = GatewayProcess(home, config, {"STRATA_DATABASE_URL": url})
-        gateway.start()
-        run = Run(gateway.url, 500, 16)
-        run.start()
-        try:
-            run.wait_until(lambda: len(run.ok) >= 100)
+        with running(tmp_path, wire, url, 100) as (_, run):
             proxy.cut()
             cut_at = len(run.ok)
             time.sleep(5)
             during = len(run.ok) - cut_at
             proxy.restore()
-            run.join()
-        finally:
-            gateway.stop()
     assert during > 0, "calls must keep being served while the database is away"
     assert len(run.ok) == 500 and run.failed == 0 and not run.other_status
     db = Database(pg_url, tmp_path / "check")
