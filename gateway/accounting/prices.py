@@ -26,7 +26,8 @@ log = logging.getLogger("strata.accounting.prices")
 
 MTOK = Decimal(1_000_000)
 PROFILE_PREFIXES = ("us", "eu", "apac", "global")
-Pricing = Literal["token", "provisioned", "local", "unknown"]
+# "none": the call used no tokens (refused, or failed before the upstream counted any).
+Pricing = Literal["token", "provisioned", "local", "unknown", "none"]
 
 
 class PriceOverride(BaseModel):

@@ -33,6 +33,7 @@ from gateway.targets import Target
 log = logging.getLogger("strata.accounting.stage")
 
 CONTEXT = "accounting"
+NOTHING = Cost(Decimal(0), "none")
 # Tokens a message's framing (role markers, separators) may add beyond its text.
 _PER_MESSAGE = 8
 
@@ -228,10 +229,15 @@ class AccountingSettle:
     async def __call__(self, call: Call, outcome: Outcome) -> None:
         usage = _tokens(outcome.usage)
         target = outcome.target
-        cost = self._acc.prices.cost(price_key(target), usage) if target else None
+        if not usage.total:
+            cost: Cost | None = NOTHING  # refused, or failed before any token: known to be 0
+        elif target is None:
+            cost = None
+        else:
+            cost = self._acc.prices.cost(price_key(target), usage)
         actual_pusd = None if cost is None or cost.usd is None else usd_to_pusd(cost.usd)
         pricing = cost.pricing if cost is not None else "unknown"
-        if target is not None and pricing == "unknown" and usage.total:
+        if pricing == "unknown":
             self._acc.warnings.unknown_price += 1
         self._acc.ledger.record(self._record(call, outcome, usage, actual_pusd, pricing, cost))
         adm = call.context.get(CONTEXT)

@@ -99,6 +99,13 @@ def test_budgeted_key_cannot_use_an_unpriced_model(gateway: Gateway) -> None:
     r = gateway.post(key, chat(model="mystery"))
     assert r.status_code == 403 and "no price is known" in r.json()["error"]["message"]
     assert gateway.wire.calls == []
+    # The refusal is in the ledger, at a known cost of nothing (not an unknown one).
+    for _ in range(100):
+        rows = gateway.db.query("SELECT status, cost_pusd, pricing, error_class FROM ledger")
+        if rows:
+            break
+        time.sleep(0.05)
+    assert rows == [(403, 0, "none", "refused")]
 
 
 def test_missing_max_tokens_reserves_the_default_cap(gateway: Gateway) -> None:
