@@ -103,7 +103,7 @@ class AttemptStage:
             except StrataError as exc:
                 outcome.target, last = raw, exc
                 if more and error_class(exc) in policy.fallback_on:
-                    log.warning("target %s skipped (%s)", raw, type(exc).__name__)
+                    log.debug("target %s skipped (%s)", raw, type(exc).__name__)
                     continue
                 raise
             breaker = self.breakers.get(target, policy.breaker)
@@ -157,7 +157,9 @@ class AttemptStage:
             assert last is not None
             if not (more and error_class(last) in policy.fallback_on):
                 raise last
-            log.warning("target %s failed (%s); falling back", target, type(last).__name__)
+            # Per request, so debug: under a brown-out this would be most of the log. Breakers
+            # log their transitions at warning.
+            log.debug("target %s failed (%s); falling back", target, type(last).__name__)
         assert last is not None
         raise last
 

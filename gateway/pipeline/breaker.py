@@ -12,6 +12,7 @@ says the target is up; retries and the retry budget deal with throttling.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from gateway.errors import StrataError, UpstreamDenied, UpstreamError
 from gateway.pipeline.policy import BreakerPolicy
 from gateway.pipeline.window import SlidingCounts
 from gateway.targets import Target
+
+log = logging.getLogger("strata.breaker")
 
 State = Literal["closed", "open", "half_open"]
 _FAILURE_CODES = frozenset(
@@ -36,8 +39,14 @@ def is_failure(error: StrataError) -> bool:
 
 
 class Breaker:
-    def __init__(self, policy: BreakerPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        policy: BreakerPolicy,
+        clock: Callable[[], float] = time.monotonic,
+        name: str = "target",
+    ) -> None:
         self.policy = policy
+        self.name = name
         self._clock = clock
         self.state: State = "closed"
         self._consecutive = 0
@@ -94,11 +103,19 @@ class Breaker:
             self._probing = False
 
     def _open(self, now: float) -> None:
+        if self.state != "open":
+            log.warning(
+                "circuit for %s open for %.0f s (%s)",
+                self.name,
+                self.policy.cooldown_s,
+                "probe failed" if self.state == "half_open" else "failures",
+            )
         self.state = "open"
         self._opened_at = now
         self._probing = False
 
     def _close(self) -> None:
+        log.warning("circuit for %s closed: the probe succeeded", self.name)
         self.state = "closed"
         self._consecutive = 0
         self._window.clear()
@@ -117,7 +134,7 @@ class Breakers:
         key = (str(target), policy)
         breaker = self._table.get(key)
         if breaker is None:
-            breaker = self._table[key] = Breaker(policy, self._clock)
+            breaker = self._table[key] = Breaker(policy, self._clock, key[0])
             if len(self._table) > self._limit:
                 self._table.popitem(last=False)
         else:

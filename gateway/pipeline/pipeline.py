@@ -31,7 +31,8 @@ from gateway.pipeline.attempt import AttemptStage
 from gateway.pipeline.call import Call, Outcome, Plan
 from gateway.pipeline.route import RouteStage
 from gateway.pipeline.settle import Settle
-from gateway.providers.bedrock_errors import FAILED
+
+FAILED = "the model provider failed to answer"
 
 
 class Pipeline:

@@ -12,11 +12,11 @@ import math
 import time
 
 from botocore.exceptions import (
-    BotoCoreError,
     ClientError,
     ConnectionError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
     ReadTimeoutError,
@@ -68,9 +68,10 @@ def translate(exc: BaseException) -> StrataError:
         return read_timeout()
     if isinstance(exc, (ConnectTimeoutError, EndpointConnectionError, ConnectionError)):
         return UpstreamUnavailable(CANNOT_REACH)
-    if isinstance(exc, BotoCoreError):
-        return UpstreamError(FAILED)
-    return UpstreamError(FAILED)
+    error = UpstreamError(FAILED)
+    # A connection dropped mid-answer (ConnectionClosedError, ...): botocore retries these.
+    error.retryable = isinstance(exc, HTTPClientError)
+    return error
 
 
 CANNOT_REACH = "cannot reach the model provider"

@@ -137,6 +137,20 @@ def test_failure_after_the_first_event_ends_the_sse_stream_without_done(
     lines = [line for line in r.text.splitlines() if line.startswith("data: ")]
     assert '"error"' in lines[-1]
     assert "data: [DONE]" not in lines
+    assert r.headers["x-strata-target"] == "bedrock:primary"
+    assert r.headers["x-strata-attempts"] == "1"
+    assert len(r.headers["x-strata-request-id"]) == 36
+
+
+def test_stream_headers_name_the_fallback_that_served(url: str, wire: BedrockWireServer) -> None:
+    wire.handler = by_model({"primary": lambda r: Reply(error="ThrottlingException")})
+    r = httpx.post(f"{url}/model/chain/converse-stream", json=converse_body("hi"), headers=AUTH)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/vnd.amazon.eventstream"
+    assert r.headers["x-strata-target"] == "bedrock:secondary"
+    assert r.headers["x-strata-attempts"] == "2"
+    assert r.headers["x-amzn-requestid"] == r.headers["x-strata-request-id"]
+    assert float(r.headers["x-strata-overhead-ms"]) >= 0
 
 
 def test_failure_after_the_first_event_is_an_exception_frame_for_boto3(

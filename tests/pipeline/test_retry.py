@@ -156,3 +156,12 @@ def test_budget_ratio_zero_allows_only_the_reserve() -> None:
     for _ in range(1000):
         budget.record_first()
     assert [budget.try_spend() for _ in range(3)] == [True, True, False]
+
+
+def test_aiobotocore_connection_drops_are_retried_like_the_direct_transport() -> None:
+    from botocore.exceptions import ConnectionClosedError, ParamValidationError
+
+    from gateway.providers.bedrock_errors import translate
+
+    assert is_retryable(translate(ConnectionClosedError(endpoint_url="http://x")))
+    assert not is_retryable(translate(ParamValidationError(report="bad")))
