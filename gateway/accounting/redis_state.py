@@ -38,12 +38,14 @@ class RedisState:
         # too short: under load the event loop itself delays replies by hundreds of ms, and a
         # timeout there would wrongly apply the policy (open: unlimited calls) to a live Redis.
         # A refused connection (Redis stopped) fails at once whatever the timeout.
+        # At most 32 connections: each script is short, so a burst queues on the pool rather
+        # than opening a connection per call (a connection storm that itself times out).
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
-            max_connections=128,
+            max_connections=32,
             timeout=timeout_s,
             socket_timeout=timeout_s,
-            socket_connect_timeout=min(timeout_s, 1.0),
+            socket_connect_timeout=timeout_s,
             health_check_interval=5,
         )
         self.client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
