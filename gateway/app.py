@@ -14,6 +14,8 @@ from gateway.accounting.service import Accounting
 from gateway.accounting.stage import AccountingAdmit, AccountingSettle
 from gateway.auth import build_key_store
 from gateway.config import GatewayConfig, load_config
+from gateway.observability.service import Observability
+from gateway.observability.tracing import Tracing, bedrock_address, from_environment
 from gateway.pipeline.admit import AdmitStage
 from gateway.pipeline.attempt import AttemptStage
 from gateway.pipeline.pipeline import Pipeline
@@ -22,7 +24,7 @@ from gateway.pipeline.settle import Settle, SettleHook
 from gateway.providers.base import BedrockOptions, Provider
 from gateway.providers.local import Loader, LocalProvider, default_loader
 from gateway.routes import accounting as accounting_routes
-from gateway.routes import admin, bedrock, health, openai
+from gateway.routes import admin, bedrock, health, metrics, openai
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
 from gateway.targets import Kind
@@ -37,10 +39,13 @@ def create_app(
     local_loader: Loader = default_loader,
     admit_stages: list[AdmitStage] | None = None,
     settle_hooks: list[SettleHook] | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """``admit_stages`` may refuse a call before any upstream attempt; ``settle_hooks`` run once
     per call with its outcome (tests pass a recorder here). Both come after the built-in ones
-    (accounting's: key scope, limits and budget; ledger and corrections)."""
+    (accounting's: key scope, limits and budget; ledger and corrections). ``tracing``
+    replaces the OpenTelemetry set-up read from ``OTEL_EXPORTER_OTLP_ENDPOINT`` (tests pass one
+    with in-memory exporters)."""
     settings = settings or get_settings()
     config = load_config(settings)  # fail before serving, with the file/key/reason
 
@@ -51,9 +56,23 @@ def create_app(
             # Opened before the pipeline's settle, so it closes after the last settle drained.
             accounting = await Accounting.open(stack, settings, config.prices)
             route = RouteStage(config.routes(), RegistryResolver(settings.home / "variants.sqlite"))
+            region = config.bedrock.region or settings.aws_region
+            endpoint = config.bedrock.endpoint_url or settings.bedrock_endpoint_url
+            tracer = tracing or from_environment(stack, bedrock_address(endpoint, region))
+            attempt = AttemptStage(providers, trace=tracer.attempt if tracer else None)
+            observability = await Observability.open(
+                stack,
+                metrics=config.metrics,
+                access_log=config.access_log,
+                cloudwatch=config.cloudwatch,
+                prices=accounting.prices,
+                breakers=attempt.breakers.states,
+                tracing=tracer,
+            )
             settle = Settle(
                 [
                     AccountingSettle(accounting, config.bedrock.region or settings.aws_region),
+                    observability.settle,
                     *(settle_hooks or []),
                 ]
             )
@@ -63,13 +82,15 @@ def create_app(
             pipeline = Pipeline(
                 admit=[admit, *(admit_stages or [])],
                 route=route,
-                attempt=AttemptStage(providers),
+                attempt=attempt,
                 settle=settle,
             )
             keys = build_key_store(settings.home, settings.dev_key, settings.auth_disabled)
             if not settings.auth_disabled:
                 keys = Keyring(keys, accounting.keys)
-            app.state.strata = GatewayState(settings, keys, pipeline, providers, accounting)
+            app.state.strata = GatewayState(
+                settings, keys, pipeline, providers, accounting, observability
+            )
             log.info(
                 "gateway ready to accept requests; aliases: %s",
                 ", ".join(pipeline.route.aliases),
@@ -87,6 +108,7 @@ def create_app(
             *bedrock.routes,
             *admin.routes,
             *accounting_routes.routes,
+            *metrics.routes,
         ]
     )
     return app

@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gateway.accounting.prices import PriceOverride
 from gateway.errors import ConfigError, InvalidRequest
+from gateway.observability.config import AccessLogSection, CloudWatchSection, MetricsSection
 from gateway.pipeline.experiments import Arm, Experiment, StickyBy
 from gateway.pipeline.policy import (
     DEFAULT_FALLBACK_ON,
@@ -203,6 +204,10 @@ class GatewayConfig(_Strict):
     local: LocalSection = Field(default_factory=LocalSection)
     # Per-target price rows that add to or override gateway/accounting/prices.json.
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    # Observability (gateway/observability/config.py): /metrics, the access log, CloudWatch.
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
+    access_log: AccessLogSection = Field(default_factory=AccessLogSection)
+    cloudwatch: CloudWatchSection = Field(default_factory=CloudWatchSection)
 
     @field_validator("aliases", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from gateway.accounting.service import Accounting
 from gateway.auth import KeyStore
+from gateway.observability.service import Observability
 from gateway.pipeline.pipeline import Pipeline
 from gateway.providers.base import Provider
 from gateway.settings import Settings
@@ -21,6 +22,7 @@ class GatewayState:
     pipeline: Pipeline
     providers: dict[Kind, Provider] = field(default_factory=dict)
     accounting: Accounting | None = None
+    observability: Observability | None = None
 
     def ready(self) -> dict[str, bool]:
         return {kind: provider.ready() for kind, provider in self.providers.items()}

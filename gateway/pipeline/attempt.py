@@ -20,6 +20,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import TypeVar
 
 from gateway.canonical import ConverseResponse, StreamEvent
@@ -42,6 +43,9 @@ T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
 Once = Callable[[Provider, Target], Awaitable[T]]
+# Wraps one upstream attempt (a tracer's child span); the callable it yields is given the
+# attempt's result when it succeeds. The default does nothing.
+AttemptScope = Callable[[Call, Target], AbstractContextManager[Callable[[object], None]]]
 Opened = tuple[StreamEvent | None, AsyncGenerator[StreamEvent, None]]
 _TABLE_LIMIT = 4096
 
@@ -54,8 +58,10 @@ class AttemptStage:
         breakers: Breakers | None = None,
         rand: Random = random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        trace: AttemptScope | None = None,
     ) -> None:
         self._providers = dict(providers)
+        self.trace: AttemptScope = trace or _untraced
         self.breakers = breakers or Breakers()
         self._rand = rand
         self._sleep = sleep
@@ -178,11 +184,13 @@ class AttemptStage:
         outcome.attempts += 1
         started = time.monotonic()
         try:
-            if remaining is None:
-                result = await once(provider, target)
-            else:
-                async with asyncio.timeout(remaining) as scope:
+            with self.trace(call, target) as answered:
+                if remaining is None:
                     result = await once(provider, target)
+                else:
+                    async with asyncio.timeout(remaining) as scope:
+                        result = await once(provider, target)
+                answered(result)
         except TimeoutError:
             if remaining is not None and scope.expired():
                 raise _deadline(call, None) from None
@@ -197,6 +205,14 @@ class AttemptStage:
         if provider is None:
             raise UpstreamUnavailable(f"the {target.kind} provider is not enabled")
         return provider
+
+
+def _untraced(call: Call, target: Target) -> AbstractContextManager[Callable[[object], None]]:
+    return nullcontext(_ignore)
+
+
+def _ignore(result: object) -> None:
+    return None
 
 
 def _deadline(call: Call, last: StrataError | None) -> StrataError:

@@ -140,3 +140,7 @@ class Breakers:
         else:
             self._table.move_to_end(key)
         return breaker
+
+    def states(self) -> list[tuple[str, str]]:
+        """(target, state) of every breaker, for the metrics exporters."""
+        return [(key[0], breaker.state) for key, breaker in list(self._table.items())]

@@ -42,6 +42,9 @@ class Hints:
     user: str | None = None  # x-strata-user, or the OpenAI ``user`` field
     timeout_ms: int | None = None  # x-strata-timeout-ms
     cache: str | None = None  # x-strata-cache (read by the cache stage, a later issue)
+    # W3C trace context from the client, continued by the tracer (gateway/observability).
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 @dataclass(eq=False)

@@ -59,6 +59,7 @@ class Pipeline:
             await self._failed(call, exc)
             raise
         outcome.usage = response.usage
+        call.context["finish_reason"] = response.stopReason
         await self.settle(call, outcome)
         return response
 
@@ -157,6 +158,10 @@ class Relay:
         delta = event.get("contentBlockDelta")
         if delta is not None:
             self._outcome.output_chars += len(delta["delta"].get("text", ""))
+            return
+        stop = event.get("messageStop")
+        if stop is not None:
+            self._call.context["finish_reason"] = stop.get("stopReason")
             return
         metadata = event.get("metadata")
         if metadata is not None and "usage" in metadata:

@@ -84,6 +84,8 @@ def hints(request: Request, user: str | None = None) -> Hints:
         user=request.headers.get("x-strata-user") or user,
         timeout_ms=timeout_ms,
         cache=request.headers.get("x-strata-cache"),
+        traceparent=request.headers.get("traceparent"),
+        tracestate=request.headers.get("tracestate"),
     )
 
 

@@ -1,0 +1,34 @@
+"""The ``metrics:``, ``access_log:`` and ``cloudwatch:`` sections of strata.yaml."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MetricsSection(_Strict):
+    # /metrics without an admin key (a Prometheus scraper on a private network).
+    public: bool = False
+    # A tenant label on every series: off by default, one series per tenant can be a lot.
+    tenant_label: bool = False
+
+
+class AccessLogSection(_Strict):
+    enabled: bool = True
+    level: Literal["DEBUG", "INFO", "WARNING"] = "INFO"
+    # A file to append JSON lines to; unset: the ``strata.access`` logger (stderr by default).
+    path: str | None = None
+
+
+class CloudWatchSection(_Strict):
+    # "emf": Embedded Metric Format lines for the CloudWatch agent or Lambda; "off": nothing.
+    mode: Literal["off", "emf"] = "off"
+    namespace: str = Field(default="Strata", min_length=1, max_length=255)
+    period_s: float = Field(default=60.0, gt=0)
+    # Where EMF lines go; unset: stdout.
+    path: str | None = None

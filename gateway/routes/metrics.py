@@ -1,0 +1,26 @@
+"""``GET /metrics``: the Prometheus text exposition of the metrics core. Admin keys only, unless
+``metrics.public: true`` in strata.yaml (a scraper on a private network)."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.errors import UpstreamUnavailable
+from gateway.routes.accounting import _admin as require_admin  # the one admin-key check
+from gateway.state import get_state
+
+
+async def metrics(request: Request) -> Response:
+    state = get_state(request)
+    obs = state.observability
+    if obs is None:
+        raise UpstreamUnavailable("metrics are not enabled on this gateway")
+    if not obs.public_metrics:
+        require_admin(request)
+    return Response(obs.prometheus.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+routes = [Route("/metrics", metrics, methods=["GET"])]
