@@ -68,6 +68,7 @@ def create_app(
                 prices=accounting.prices,
                 breakers=attempt.breakers.states,
                 tracing=tracer,
+                region=region,
             )
             settle = Settle(
                 [

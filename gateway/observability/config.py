@@ -26,9 +26,13 @@ class AccessLogSection(_Strict):
 
 
 class CloudWatchSection(_Strict):
-    # "emf": Embedded Metric Format lines for the CloudWatch agent or Lambda; "off": nothing.
-    mode: Literal["off", "emf"] = "off"
+    # "api": PutMetricData each period; "emf": Embedded Metric Format lines for the CloudWatch
+    # agent or Lambda; "off": nothing.
+    mode: Literal["off", "api", "emf"] = "off"
     namespace: str = Field(default="Strata", min_length=1, max_length=255)
     period_s: float = Field(default=60.0, gt=0)
     # Where EMF lines go; unset: stdout.
     path: str | None = None
+    # mode api: the region (unset: bedrock.region, else STRATA_AWS_REGION) and endpoint.
+    region: str | None = None
+    endpoint_url: str | None = None

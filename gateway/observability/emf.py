@@ -16,14 +16,14 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from copy import deepcopy
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
 from gateway.observability.config import CloudWatchSection
-from gateway.observability.metrics import Histogram, Labels, MetricsCore, Series
+from gateway.observability.metrics import Labels, MetricsCore
+from gateway.observability.periods import Delta, Reader
 
 log = logging.getLogger("strata.emf")
 
@@ -46,44 +46,21 @@ METRICS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _hist_delta(now: Histogram, before: Histogram | None) -> Histogram:
-    if before is None:
-        return now
-    delta = Histogram(now.bounds)
-    delta.counts = [a - b for a, b in zip(now.counts, before.counts, strict=True)]
-    delta.count = now.count - before.count
-    delta.total = now.total - before.total
-    delta.maximum = now.maximum  # an upper cap for the quantile; the period's own is unknown
-    return delta
-
-
-def documents(
-    namespace: str,
-    current: list[tuple[Labels, Series]],
-    previous: dict[Labels, Series],
-    timestamp_ms: int,
-) -> list[dict[str, Any]]:
-    """Pure: the EMF documents for the difference between two readings of the core."""
+def documents(namespace: str, found: list[Delta], timestamp_ms: int) -> list[dict[str, Any]]:
+    """Pure: one EMF document per series that had calls in the period."""
     docs = []
-    for labels, s in current:
-        p = previous.get(labels)
-        requests = s.requests - (p.requests if p else 0)
-        if requests <= 0:
-            continue
-        lat = _hist_delta(s.hist["latency"], p.hist["latency"] if p else None)
-        over = _hist_delta(s.hist["overhead"], p.hist["overhead"] if p else None)
-        before = p.tokens if p else [0] * len(s.tokens)
-        tokens = [a - b for a, b in zip(s.tokens, before, strict=True)]
+    for d in found:
+        lat, over = d.latency, d.overhead
         values: dict[str, float] = {
-            "Requests": requests,
-            "Errors": sum(s.errors.values()) - (sum(p.errors.values()) if p else 0),
-            "Attempts": s.attempts - (p.attempts if p else 0),
-            "Refusals": sum(s.refusals.values()) - (sum(p.refusals.values()) if p else 0),
-            "InputTokens": tokens[0],
-            "OutputTokens": tokens[1],
-            "CacheReadTokens": tokens[2],
-            "CacheWriteTokens": tokens[3],
-            "CostUSD": (s.cost_pusd - (p.cost_pusd if p else 0)) / 1e12,
+            "Requests": d.requests,
+            "Errors": d.errors,
+            "Attempts": d.attempts,
+            "Refusals": d.refusals,
+            "InputTokens": d.tokens[0],
+            "OutputTokens": d.tokens[1],
+            "CacheReadTokens": d.tokens[2],
+            "CacheWriteTokens": d.tokens[3],
+            "CostUSD": d.cost_usd,
             "LatencyP50": (lat.quantile(0.5) or 0.0) * 1000,
             "LatencyP99": (lat.quantile(0.99) or 0.0) * 1000,
             "LatencyAvg": lat.total / lat.count * 1000 if lat.count else 0.0,
@@ -100,13 +77,16 @@ def documents(
                     }
                 ],
             },
-            "Alias": labels[0] or "-",
-            "Target": labels[1] or "-",
-            "Variant": labels[2] or "-",
+            **dict(zip(DIMENSIONS, dimension_values(d.labels), strict=True)),
             **values,
         }
         docs.append(doc)
     return docs
+
+
+def dimension_values(labels: Labels) -> list[str]:
+    """CloudWatch dimension values may not be empty: "-" stands for none."""
+    return [labels[0] or "-", labels[1] or "-", labels[2] or "-"]
 
 
 class EmfExporter:
@@ -119,7 +99,7 @@ class EmfExporter:
         self._core = core
         self._section = section
         self._clock = clock
-        self._previous: dict[Labels, Series] = {}
+        self._reader = Reader()
         self._out: IO[bytes] = sys.stdout.buffer
         self.written = 0  # documents written
 
@@ -145,11 +125,8 @@ class EmfExporter:
                 log.exception("EMF flush failed")
 
     def flush(self) -> int:
-        current = self._core.series()
-        docs = documents(
-            self._section.namespace, current, self._previous, int(self._clock() * 1000)
-        )
-        self._previous = {labels: deepcopy(s) for labels, s in current}
+        found = self._reader.take(self._core.series())
+        docs = documents(self._section.namespace, found, int(self._clock() * 1000))
         if docs:
             self._out.write(b"".join(orjson.dumps(d) + b"\n" for d in docs))
             self._out.flush()

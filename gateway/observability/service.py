@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from gateway.accounting.prices import PriceTable
 from gateway.observability.access_log import AccessLog
+from gateway.observability.cloudwatch import CloudWatchExporter
 from gateway.observability.config import AccessLogSection, CloudWatchSection, MetricsSection
 from gateway.observability.hook import ObservabilitySettle, Sink
 from gateway.observability.metrics import MetricsCore
@@ -21,6 +22,7 @@ class Observability:
     settle: ObservabilitySettle
     prometheus: PrometheusExporter
     public_metrics: bool
+    cloudwatch: CloudWatchExporter | None = None
 
     @classmethod
     async def open(
@@ -34,6 +36,7 @@ class Observability:
         breakers: BreakerStates,
         sinks: list[Sink] | None = None,
         tracing: Tracing | None = None,
+        region: str = "us-east-1",
     ) -> Observability:
         core = MetricsCore(tenant_label=metrics.tenant_label)
         all_sinks: list[Sink] = list(sinks or [])
@@ -45,9 +48,14 @@ class Observability:
             from gateway.observability.emf import EmfExporter
 
             await EmfExporter(core, cloudwatch).start(stack)
+        exporter = None
+        if cloudwatch.mode == "api":
+            exporter = CloudWatchExporter(core, cloudwatch, region=cloudwatch.region or region)
+            await exporter.start(stack)
         return cls(
             core=core,
             settle=ObservabilitySettle(core, prices, all_sinks),
             prometheus=PrometheusExporter(core, breakers),
             public_metrics=metrics.public,
+            cloudwatch=exporter,
         )

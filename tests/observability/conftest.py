@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.pipeline.settle import SettleHook
@@ -31,6 +32,7 @@ def gateway(
     extra: str = "",
     handler: Handler = echo_handler,
     settle_hooks: list[SettleHook] | None = None,
+    apps: list[FastAPI] | None = None,
 ) -> Iterator[tuple[str, BedrockWireServer]]:
     """``extra`` is appended to strata.yaml (observability sections). Aliases: ``chat`` (one
     target, retries on) and ``exp`` (a 50/50 experiment over the same model)."""
@@ -47,5 +49,8 @@ def gateway(
             f"bedrock:\n  region: us-east-1\n  endpoint_url: {wire.endpoint_url}\n{extra}"
         )
         settings = Settings(home=tmp_path / "home", config=config, dev_key=TEST_KEY)  # type: ignore[call-arg]
-        with serve(create_app(settings, settle_hooks=settle_hooks)) as url:
+        app = create_app(settings, settle_hooks=settle_hooks)
+        if apps is not None:
+            apps.append(app)  # for a test that reads app.state after the run
+        with serve(app) as url:
             yield url, wire
