@@ -68,6 +68,7 @@ def _mount() -> None:
     from adapters_local.cli import export_command, train_app
     from customize.cli import app as customize_app
     from customize.cli import variants_app
+    from dashboards.cli import alarms_app, dashboards_app
     from gateway.accounting.cli import keys_app, tenants_app, usage_command
 
     app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
@@ -76,6 +77,8 @@ def _mount() -> None:
     app.add_typer(customize_app, name="customize", help="Bedrock customization jobs.")
     app.add_typer(variants_app, name="variants", help="Model variants the gateway can route to.")
     app.add_typer(train_app, name="train", help="Train adapters locally.")
+    app.add_typer(dashboards_app, name="dashboards", help="CloudWatch dashboard for the gateway.")
+    app.add_typer(alarms_app, name="alarms", help="CloudWatch alarms for the gateway.")
     app.command("export", help="Merge a LoRA adapter and export for Bedrock import.")(
         export_command
     )

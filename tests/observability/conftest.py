@@ -35,12 +35,13 @@ def gateway(
     apps: list[FastAPI] | None = None,
 ) -> Iterator[tuple[str, BedrockWireServer]]:
     """``extra`` is appended to strata.yaml (observability sections). Aliases: ``chat`` (one
-    target, retries on) and ``exp`` (a 50/50 experiment over the same model)."""
+    target, retries on), ``default`` (the same model, so no local model loads) and ``exp`` (a 50/50 experiment over the same model)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     with BedrockWireServer(handler) as wire:
         config = tmp_path / "strata.yaml"
         config.write_text(
             "aliases:\n"
+            f"  default: bedrock:{MODEL}\n"
             f"  chat:\n    targets: [bedrock:{MODEL}]\n"
             "    retry: {max_attempts: 3, base_ms: 1, cap_ms: 2, budget_ratio: 1.0}\n"
             "  exp:\n    experiment:\n      sticky_by: request\n      variants:\n"
