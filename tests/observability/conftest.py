@@ -35,7 +35,8 @@ def gateway(
     apps: list[FastAPI] | None = None,
 ) -> Iterator[tuple[str, BedrockWireServer]]:
     """``extra`` is appended to strata.yaml (observability sections). Aliases: ``chat`` (one
-    target, retries on), ``default`` (the same model, so no local model loads) and ``exp`` (a 50/50 experiment over the same model)."""
+    target, retries on), ``default`` (the same model, so no local model loads) and ``exp``
+    (a 50/50 experiment over the same model)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     with BedrockWireServer(handler) as wire:
         config = tmp_path / "strata.yaml"
