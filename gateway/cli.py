@@ -75,3 +75,10 @@ def _mount() -> None:
     app.command("export", help="Merge a LoRA adapter and export for Bedrock import.")(
         export_command
     )
+    from customize.sagemaker import commands as sagemaker_jobs
+    from customize.sagemaker.tune_cmd import tune_app
+
+    train_app.command("status")(sagemaker_jobs.status)
+    train_app.command("stop")(sagemaker_jobs.stop)
+    train_app.command("list")(sagemaker_jobs.list_jobs)
+    app.add_typer(tune_app, name="tune", help="Hyper-parameter search (SageMaker HPO or Optuna).")
