@@ -1,0 +1,167 @@
+"""``strata train lora --on sagemaker`` against moto and the SageMaker fake, through real boto3."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_sagemaker import REGION
+from typer.testing import CliRunner
+
+from adapters_local.training.progress import metric_line
+from customize.sagemaker.follow import parse_metrics
+from customize.sagemaker.request import METRIC_DEFINITIONS
+
+LOG_LINES = [
+    "strata-train node 1/2: 4 process(es), world size 8",
+    metric_line(10, 20, loss=2.5, tokens_per_s=1500.0),
+    metric_line(10, 20, eval_loss=2.25),
+    metric_line(20, 20, loss=1.125, tokens_per_s=1800.0),
+    metric_line(20, 20, eval_loss=1.0625),
+]
+ADAPTER = {
+    "adapter/adapter_config.json": b'{"r": 16}',
+    "adapter/adapter_model.safetensors": b"weights",
+    "adapter/report.json": b'{"steps_done": 20}',
+}
+
+
+def _train(cli: Any, aws: Any, data: tuple[Path, Path], out: Path, *extra: str) -> Any:
+    args = [
+        "train", "lora", "--data", str(data[0]), "--eval", str(data[1]), "--out", str(out),
+        "--steps", "20", "--rank", "16", "--lr", "0.001",
+        "--on", "sagemaker", "--instance-type", "ml.g5.12xlarge", "--instance-count", "2",
+        "--role-arn", aws.role_arn, "--output", f"s3://{aws.bucket}/runs",
+        "--poll-interval", "0", *extra,
+    ]  # fmt: skip
+    return CliRunner().invoke(cli, args)
+
+
+def test_the_request_is_exactly_right_and_the_job_is_followed_to_completion(
+    cli: Any, aws: Any, data_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    aws.fake.script.log_lines = LOG_LINES
+    aws.fake.script.artifacts = ADAPTER
+    result = _train(
+        cli, aws, data_files, tmp_path / "out",
+        "--spot", "--max-runtime", "3600", "--max-wait", "7200", "--logs",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    creates = [body for op, body in aws.fake.requests if op == "CreateTrainingJob"]
+    assert len(creates) == 1
+    name = creates[0]["TrainingJobName"]
+    job = aws.client("sagemaker").describe_training_job(TrainingJobName=name)
+
+    assert job["AlgorithmSpecification"]["TrainingImage"] == (
+        f"763104351884.dkr.ecr.{REGION}.amazonaws.com/pytorch-training:2.8.0-gpu-py312"
+    )
+    assert job["AlgorithmSpecification"]["MetricDefinitions"] == [
+        dict(m) for m in METRIC_DEFINITIONS
+    ]
+    assert job["ResourceConfig"] == {
+        "InstanceType": "ml.g5.12xlarge", "InstanceCount": 2, "VolumeSizeInGB": 50,
+    }  # fmt: skip
+    assert job["RoleArn"] == aws.role_arn
+    assert job["EnableManagedSpotTraining"] is True
+    assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    assert job["CheckpointConfig"] == {
+        "S3Uri": f"s3://{aws.bucket}/runs/{name}/checkpoints",
+        "LocalPath": "/opt/ml/checkpoints",
+    }
+    assert job["OutputDataConfig"] == {
+        "S3OutputPath": f"s3://{aws.bucket}/runs", "CompressionType": "NONE",
+    }  # fmt: skip
+    hps = job["HyperParameters"]
+    assert {k: hps[k] for k in ("method", "base", "rank", "alpha", "steps", "lr", "targets")} == {
+        "method": "lora", "base": "builtin", "rank": "16", "alpha": "16", "steps": "20",
+        "lr": "0.001", "targets": "q_proj,v_proj",
+    }  # fmt: skip
+    assert hps["sagemaker_program"] == "entry.py"
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]
+    }
+    assert set(channels) == {"train", "eval"}
+    keys = aws.keys()
+    # Each channel is a prefix holding exactly the uploaded file; the source archive is there too.
+    for channel, local in zip(("train", "eval"), data_files, strict=True):
+        prefix = channels[channel].removeprefix(f"s3://{aws.bucket}/")
+        assert [k for k in keys if k.startswith(prefix)] == [prefix + local.name]
+    source = hps["sagemaker_submit_directory"].removeprefix(f"s3://{aws.bucket}/")
+    assert source in keys and source.endswith("sourcedir.tar.gz")
+
+    # Followed to completion: every secondary status seen, metrics parsed from the log lines.
+    assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == [
+        "Starting", "Downloading", "Training", "Uploading", "Completed",
+    ]  # fmt: skip
+    output = result.output
+    for step in ("Starting", "Downloading", "Training", "Uploading", "Completed"):
+        assert step in output
+    assert "eval_loss: 1.062" in output and "loss: 1.125" in output
+    assert metric_line(20, 20, eval_loss=1.0625) in output  # --logs printed the tail
+    assert "Cost so far" in output
+    # The finished adapter came back into --out.
+    assert json.loads((tmp_path / "out" / "report.json").read_text()) == {"steps_done": 20}
+
+
+def test_metric_definitions_parse_the_trainers_own_lines() -> None:
+    assert parse_metrics(LOG_LINES, METRIC_DEFINITIONS) == {
+        "loss": 1.125, "eval_loss": 1.0625, "tokens_per_s": 1800.0,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--instance-type", "ml.g9.huge"], "--instance-type 'ml.g9.huge'"),
+        (["--spot"], "--spot needs --max-wait"),
+        (
+            ["--spot", "--max-wait", "60", "--max-runtime", "3600"],
+            "--max-wait (60s) must be at least",
+        ),
+        (["--role-arn", ""], "--role-arn is required"),
+        (["--vpc-subnets", "subnet-1"], "--vpc-subnets and --security-groups go together"),
+    ],
+)
+def test_bad_inputs_are_refused_before_any_aws_call(
+    cli: Any,
+    aws: Any,
+    data_files: tuple[Path, Path],
+    tmp_path: Path,
+    extra: list[str],
+    message: str,
+) -> None:
+    before = aws.keys()
+    result = _train(cli, aws, data_files, tmp_path / "out", *extra)
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())
+    assert aws.fake.requests == []  # no SageMaker call at all
+    assert aws.keys() == before  # nothing uploaded
+
+
+def test_a_bucket_in_another_region_is_refused_before_upload_or_create(
+    cli: Any, aws: Any, data_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    aws.client("s3").create_bucket(
+        Bucket="strata-eu-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    args = [
+        "train", "lora", "--data", str(data_files[0]), "--out", str(tmp_path / "o"),
+        "--on", "sagemaker", "--role-arn", aws.role_arn, "--output", "s3://strata-eu-bucket/x",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "is in eu-west-1, but the job would run in us-east-1" in " ".join(result.output.split())
+    assert aws.fake.requests == []
+    listed = aws.client("s3").list_objects_v2(Bucket="strata-eu-bucket")
+    assert listed.get("KeyCount", 0) == 0
+
+
+def test_a_failed_job_exits_1_with_its_reason(
+    cli: Any, aws: Any, data_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    aws.fake.script.failure = "AlgorithmError: CUDA out of memory"
+    result = _train(cli, aws, data_files, tmp_path / "out")
+    assert result.exit_code == 1
+    assert "failed: AlgorithmError: CUDA out of memory" in " ".join(result.output.split())
