@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 import typer
-from fake_sagemaker import REGION, FakeSageMaker
+from tests.fakes.sagemaker import REGION, FakeSageMaker
 
 SAGEMAKER_TRUST = {
     "Version": "2012-10-17",

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_sagemaker import REGION
+from tests.fakes.sagemaker import REGION
 from typer.testing import CliRunner
 
 from adapters_local.training.progress import metric_line
+from customize.s3 import file_sha256
 from customize.sagemaker.follow import parse_metrics
 from customize.sagemaker.request import METRIC_DEFINITIONS
 
@@ -101,6 +102,17 @@ def test_the_request_is_exactly_right_and_the_job_is_followed_to_completion(
     assert "eval_loss: 1.062" in output and "loss: 1.125" in output
     assert metric_line(20, 20, eval_loss=1.0625) in output  # --logs printed the tail
     assert "Cost so far" in output
+    # Registered in the SageMaker Model Registry (moto), lineage in its metadata.
+    registry = aws.client("sagemaker")
+    packages = registry.list_model_packages(ModelPackageGroupName="strata-builtin-upper")
+    [summary] = packages["ModelPackageSummaryList"]
+    package = registry.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    metadata = package["CustomerMetadataProperties"]
+    assert metadata["strata:training-job"] == job["TrainingJobArn"]
+    assert metadata["strata:data-sha256"] == file_sha256(data_files[0])
+    assert metadata["strata:metric:eval_loss"] == "1.0625"
+    assert metadata["strata:model-prefix"] == f"s3://{aws.bucket}/runs/{name}/output/model/"
     # The finished adapter came back into --out.
     assert json.loads((tmp_path / "out" / "report.json").read_text()) == {"steps_done": 20}
 
