@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 import typer
+
 from tests.fakes.sagemaker import REGION, FakeSageMaker
 
 SAGEMAKER_TRUST = {

@@ -57,7 +57,7 @@ def test_only_rank_zero_reports_saved_adapter(tmp_path: Path) -> None:
             "1",
             "--device",
             "cpu",
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         timeout=240,

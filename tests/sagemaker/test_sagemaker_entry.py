@@ -47,20 +47,32 @@ def _port() -> int:
 
 def _start(root: Path, tag: str, processes: int, rows_per_step: int) -> subprocess.Popen[bytes]:
     hps = {
-        "method": "lora", "base": "builtin", "steps": str(STEPS), "lr": "0.005", "rank": "8",
-        "targets": "q_proj,k_proj,v_proj,o_proj", "row_len": "128",
-        "rows_per_step": str(rows_per_step), "eval_every": "4", "seed": "0",
+        "method": "lora",
+        "base": "builtin",
+        "steps": str(STEPS),
+        "lr": "0.005",
+        "rank": "8",
+        "targets": "q_proj,k_proj,v_proj,o_proj",
+        "row_len": "128",
+        "rows_per_step": str(rows_per_step),
+        "eval_every": "4",
+        "seed": "0",
         "processes_per_host": str(processes),
-    }  # fmt: skip
+    }
     env = {
         **os.environ,
-        "SM_HOSTS": '["algo-1"]', "SM_CURRENT_HOST": "algo-1", "SM_NUM_GPUS": "0",
-        "SM_CHANNEL_TRAIN": str(root / "train"), "SM_CHANNEL_EVAL": str(root / "eval"),
-        "SM_MODEL_DIR": str(root / f"model-{tag}"), "SM_HPS": json.dumps(hps),
+        "SM_HOSTS": '["algo-1"]',
+        "SM_CURRENT_HOST": "algo-1",
+        "SM_NUM_GPUS": "0",
+        "SM_CHANNEL_TRAIN": str(root / "train"),
+        "SM_CHANNEL_EVAL": str(root / "eval"),
+        "SM_MODEL_DIR": str(root / f"model-{tag}"),
+        "SM_HPS": json.dumps(hps),
         "STRATA_CHECKPOINT_DIR": str(root / f"ck-{tag}"),
-        "STRATA_MASTER_ADDR": "127.0.0.1", "STRATA_MASTER_PORT": str(_port()),
+        "STRATA_MASTER_ADDR": "127.0.0.1",
+        "STRATA_MASTER_PORT": str(_port()),
         "OMP_NUM_THREADS": "1",
-    }  # fmt: skip
+    }
     return subprocess.Popen(
         [sys.executable, "entry.py"],
         cwd=root / "code",
@@ -108,9 +120,11 @@ def test_two_gloo_processes_match_one_and_a_killed_run_resumes(job_dirs: Path) -
 
 def test_launch_plan_spans_all_gpus_of_all_instances() -> None:
     env = {
-        "SM_HOSTS": '["algo-1", "algo-2", "algo-3"]', "SM_CURRENT_HOST": "algo-2",
-        "SM_NUM_GPUS": "8", "SM_CHANNEL_TRAIN": "/opt/ml/input/data/train",
-    }  # fmt: skip
+        "SM_HOSTS": '["algo-1", "algo-2", "algo-3"]',
+        "SM_CURRENT_HOST": "algo-2",
+        "SM_NUM_GPUS": "8",
+        "SM_CHANNEL_TRAIN": "/opt/ml/input/data/train",
+    }
     plan = plan_from_env(env, {})
     assert plan.world_size == 24 and plan.node_rank == 1
     args = plan.torchrun_args("entry.py")

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes.sagemaker import REGION
 from typer.testing import CliRunner
 
 from adapters_local.training.progress import metric_line
 from customize.s3 import file_sha256
 from customize.sagemaker.follow import parse_metrics
 from customize.sagemaker.request import METRIC_DEFINITIONS
+from tests.fakes.sagemaker import REGION
 
 LOG_LINES = [
     "strata-train node 1/2: 4 process(es), world size 8",
@@ -31,12 +31,34 @@ ADAPTER = {
 
 def _train(cli: Any, aws: Any, data: tuple[Path, Path], out: Path, *extra: str) -> Any:
     args = [
-        "train", "lora", "--data", str(data[0]), "--eval", str(data[1]), "--out", str(out),
-        "--steps", "20", "--rank", "16", "--lr", "0.001",
-        "--on", "sagemaker", "--instance-type", "ml.g5.12xlarge", "--instance-count", "2",
-        "--role-arn", aws.role_arn, "--output", f"s3://{aws.bucket}/runs",
-        "--poll-interval", "0", *extra,
-    ]  # fmt: skip
+        "train",
+        "lora",
+        "--data",
+        str(data[0]),
+        "--eval",
+        str(data[1]),
+        "--out",
+        str(out),
+        "--steps",
+        "20",
+        "--rank",
+        "16",
+        "--lr",
+        "0.001",
+        "--on",
+        "sagemaker",
+        "--instance-type",
+        "ml.g5.12xlarge",
+        "--instance-count",
+        "2",
+        "--role-arn",
+        aws.role_arn,
+        "--output",
+        f"s3://{aws.bucket}/runs",
+        "--poll-interval",
+        "0",
+        *extra,
+    ]
     return CliRunner().invoke(cli, args)
 
 
@@ -46,9 +68,17 @@ def test_the_request_is_exactly_right_and_the_job_is_followed_to_completion(
     aws.fake.script.log_lines = LOG_LINES
     aws.fake.script.artifacts = ADAPTER
     result = _train(
-        cli, aws, data_files, tmp_path / "out",
-        "--spot", "--max-runtime", "3600", "--max-wait", "7200", "--logs",
-    )  # fmt: skip
+        cli,
+        aws,
+        data_files,
+        tmp_path / "out",
+        "--spot",
+        "--max-runtime",
+        "3600",
+        "--max-wait",
+        "7200",
+        "--logs",
+    )
     assert result.exit_code == 0, result.output
     creates = [body for op, body in aws.fake.requests if op == "CreateTrainingJob"]
     assert len(creates) == 1
@@ -62,8 +92,10 @@ def test_the_request_is_exactly_right_and_the_job_is_followed_to_completion(
         dict(m) for m in METRIC_DEFINITIONS
     ]
     assert job["ResourceConfig"] == {
-        "InstanceType": "ml.g5.12xlarge", "InstanceCount": 2, "VolumeSizeInGB": 50,
-    }  # fmt: skip
+        "InstanceType": "ml.g5.12xlarge",
+        "InstanceCount": 2,
+        "VolumeSizeInGB": 50,
+    }
     assert job["RoleArn"] == aws.role_arn
     assert job["EnableManagedSpotTraining"] is True
     assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
@@ -72,13 +104,19 @@ def test_the_request_is_exactly_right_and_the_job_is_followed_to_completion(
         "LocalPath": "/opt/ml/checkpoints",
     }
     assert job["OutputDataConfig"] == {
-        "S3OutputPath": f"s3://{aws.bucket}/runs", "CompressionType": "NONE",
-    }  # fmt: skip
+        "S3OutputPath": f"s3://{aws.bucket}/runs",
+        "CompressionType": "NONE",
+    }
     hps = job["HyperParameters"]
     assert {k: hps[k] for k in ("method", "base", "rank", "alpha", "steps", "lr", "targets")} == {
-        "method": "lora", "base": "builtin", "rank": "16", "alpha": "16", "steps": "20",
-        "lr": "0.001", "targets": "q_proj,v_proj",
-    }  # fmt: skip
+        "method": "lora",
+        "base": "builtin",
+        "rank": "16",
+        "alpha": "16",
+        "steps": "20",
+        "lr": "0.001",
+        "targets": "q_proj,v_proj",
+    }
     assert hps["sagemaker_program"] == "entry.py"
     channels = {
         c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]
@@ -94,8 +132,12 @@ def test_the_request_is_exactly_right_and_the_job_is_followed_to_completion(
 
     # Followed to completion: every secondary status seen, metrics parsed from the log lines.
     assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == [
-        "Starting", "Downloading", "Training", "Uploading", "Completed",
-    ]  # fmt: skip
+        "Starting",
+        "Downloading",
+        "Training",
+        "Uploading",
+        "Completed",
+    ]
     output = result.output
     for step in ("Starting", "Downloading", "Training", "Uploading", "Completed"):
         assert step in output
@@ -119,8 +161,10 @@ def test_the_request_is_exactly_right_and_the_job_is_followed_to_completion(
 
 def test_metric_definitions_parse_the_trainers_own_lines() -> None:
     assert parse_metrics(LOG_LINES, METRIC_DEFINITIONS) == {
-        "loss": 1.125, "eval_loss": 1.0625, "tokens_per_s": 1800.0,
-    }  # fmt: skip
+        "loss": 1.125,
+        "eval_loss": 1.0625,
+        "tokens_per_s": 1800.0,
+    }
 
 
 @pytest.mark.parametrize(
@@ -159,9 +203,19 @@ def test_a_bucket_in_another_region_is_refused_before_upload_or_create(
         Bucket="strata-eu-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
     args = [
-        "train", "lora", "--data", str(data_files[0]), "--out", str(tmp_path / "o"),
-        "--on", "sagemaker", "--role-arn", aws.role_arn, "--output", "s3://strata-eu-bucket/x",
-    ]  # fmt: skip
+        "train",
+        "lora",
+        "--data",
+        str(data_files[0]),
+        "--out",
+        str(tmp_path / "o"),
+        "--on",
+        "sagemaker",
+        "--role-arn",
+        aws.role_arn,
+        "--output",
+        "s3://strata-eu-bucket/x",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert "is in eu-west-1, but the job would run in us-east-1" in " ".join(result.output.split())

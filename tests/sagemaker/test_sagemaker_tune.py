@@ -16,14 +16,41 @@ def test_the_tuning_request_is_right_in_moto_and_status_ranks_the_jobs(
     cli: Any, aws: Any, data_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     args = [
-        "tune", "lora", "--data", str(data_files[0]), "--eval", str(data_files[1]),
-        "--out", str(tmp_path / "t"), "--steps", "50",
-        "--objective", "eval_loss:min", "--param", "r=4..64:int:log",
-        "--param", "lr=1e-5..1e-3:log", "--max-jobs", "12", "--parallel", "3",
-        "--strategy", "bayesian", "--early-stopping", "auto",
-        "--on", "sagemaker", "--instance-type", "ml.g5.xlarge", "--role-arn", aws.role_arn,
-        "--output", f"s3://{aws.bucket}/hpo", "--job-name", "strata-hpo-test",
-    ]  # fmt: skip
+        "tune",
+        "lora",
+        "--data",
+        str(data_files[0]),
+        "--eval",
+        str(data_files[1]),
+        "--out",
+        str(tmp_path / "t"),
+        "--steps",
+        "50",
+        "--objective",
+        "eval_loss:min",
+        "--param",
+        "r=4..64:int:log",
+        "--param",
+        "lr=1e-5..1e-3:log",
+        "--max-jobs",
+        "12",
+        "--parallel",
+        "3",
+        "--strategy",
+        "bayesian",
+        "--early-stopping",
+        "auto",
+        "--on",
+        "sagemaker",
+        "--instance-type",
+        "ml.g5.xlarge",
+        "--role-arn",
+        aws.role_arn,
+        "--output",
+        f"s3://{aws.bucket}/hpo",
+        "--job-name",
+        "strata-hpo-test",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     job = aws.client("sagemaker").describe_hyper_parameter_tuning_job(
@@ -79,11 +106,26 @@ def test_bad_tuning_inputs_are_refused_before_any_aws_call(
     message: str,
 ) -> None:
     args = [
-        "tune", "lora", "--data", str(data_files[0]), "--eval", str(data_files[1]),
-        "--out", str(tmp_path / "t"), "--param", "r=4..64:int", "--max-jobs", "4",
-        "--on", "sagemaker", "--role-arn", aws.role_arn, "--output", f"s3://{aws.bucket}/hpo",
+        "tune",
+        "lora",
+        "--data",
+        str(data_files[0]),
+        "--eval",
+        str(data_files[1]),
+        "--out",
+        str(tmp_path / "t"),
+        "--param",
+        "r=4..64:int",
+        "--max-jobs",
+        "4",
+        "--on",
+        "sagemaker",
+        "--role-arn",
+        aws.role_arn,
+        "--output",
+        f"s3://{aws.bucket}/hpo",
         *extra,
-    ]  # fmt: skip
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert message in " ".join(result.output.split())
@@ -98,11 +140,35 @@ def test_local_optuna_search_improves_on_its_first_trial(cli: Any, tmp_path: Pat
     train.write_text("".join(json.dumps(to_jsonl_record(i)) + "\n" for i in items[:32]))
     evaluation.write_text("".join(json.dumps(to_jsonl_record(i)) + "\n" for i in items[32:]))
     args = [
-        "tune", "lora", "--data", str(train), "--eval", str(evaluation), "--out", str(tmp_path / "t"),
-        "--steps", "4", "--row-len", "128", "--rows-per-step", "4", "--eval-every", "4",
-        "--param", "lr=1e-4..1e-1:log", "--param", "r=2..16:int:log", "--max-jobs", "3",
-        "--strategy", "random", "--seed", "0", "--on", "local",
-    ]  # fmt: skip
+        "tune",
+        "lora",
+        "--data",
+        str(train),
+        "--eval",
+        str(evaluation),
+        "--out",
+        str(tmp_path / "t"),
+        "--steps",
+        "4",
+        "--row-len",
+        "128",
+        "--rows-per-step",
+        "4",
+        "--eval-every",
+        "4",
+        "--param",
+        "lr=1e-4..1e-1:log",
+        "--param",
+        "r=2..16:int:log",
+        "--max-jobs",
+        "3",
+        "--strategy",
+        "random",
+        "--seed",
+        "0",
+        "--on",
+        "local",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     trials = json.loads((tmp_path / "t" / "tuning.json").read_text())["trials"]
