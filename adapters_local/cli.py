@@ -47,8 +47,8 @@ def _run(
         from customize.sagemaker.launch import launch
 
         return launch(settings_kwargs, remote, resume)
-    from adapters_local.data import DataError
-    from adapters_local.models import ModelError
+    from adapters_local.data.records import DataError
+    from adapters_local.models.loading import ModelError
     from adapters_local.training.checkpoint import ResumeError
     from adapters_local.training.loop import train
     from adapters_local.training.settings import TrainSettings
@@ -190,7 +190,7 @@ def export_command(
     dtype: Annotated[str, typer.Option(help="bf16, fp16 or fp32.")] = "bf16",
 ) -> None:
     """Merge a LoRA into its base and write a folder Bedrock Custom Model Import accepts."""
-    from adapters_local.export import ExportError, export_merged
+    from adapters_local.export.merge import ExportError, export_merged
 
     try:
         result = export_merged(base, adapter, out, dtype)

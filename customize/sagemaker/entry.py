@@ -102,7 +102,7 @@ def _publish(run: Path, model_dir: Path, settings: object, export_dtype: str | N
         shutil.rmtree(adapter)
     shutil.copytree(run, adapter, ignore=shutil.ignore_patterns("checkpoint", "checkpoint.*"))
     if export_dtype and settings.method == "lora":
-        from adapters_local.export import export_merged
+        from adapters_local.export.merge import export_merged
 
         result = export_merged(settings.base, adapter, model_dir / "export", export_dtype)
         for problem in result.problems:

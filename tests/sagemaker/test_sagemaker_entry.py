@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters_local.tasks import NEW_TASKS, make_items, to_jsonl_record
+from adapters_local.data.tasks import NEW_TASKS, make_items, to_jsonl_record
 from customize.sagemaker.launch_plan import plan_from_env
 from customize.sagemaker.package import build_source_archive
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from adapters_local.models import resolve_base
+from adapters_local.models.loading import resolve_base
 from customize.s3 import file_sha256
 from tests.customize.customize_fake_bedrock import FakeBedrock
 

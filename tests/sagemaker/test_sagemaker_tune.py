@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from adapters_local.tasks import NEW_TASKS, make_items, to_jsonl_record
+from adapters_local.data.tasks import NEW_TASKS, make_items, to_jsonl_record
 
 
 def test_the_tuning_request_is_right_in_moto_and_status_ranks_the_jobs(
