@@ -81,4 +81,5 @@ def _mount() -> None:
     train_app.command("status")(sagemaker_jobs.status)
     train_app.command("stop")(sagemaker_jobs.stop)
     train_app.command("list")(sagemaker_jobs.list_jobs)
+    train_app.command("register")(sagemaker_jobs.register_job)
     app.add_typer(tune_app, name="tune", help="Hyper-parameter search (SageMaker HPO or Optuna).")

@@ -102,3 +102,31 @@ def list_jobs(
                 str(item["CreationTime"]),
             )
         out().print(table)
+
+
+def register_job(
+    job: Job,
+    task: Annotated[
+        str | None, typer.Option("--task", help="Task name (default: the one the job recorded).")
+    ] = None,
+    approval: Annotated[
+        str, typer.Option("--approval", help="PendingManualApproval, Approved or Rejected.")
+    ] = "PendingManualApproval",
+    region: Region = None,
+    profile: Profile = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Register a Completed training job in the SageMaker Model Registry (``--no-wait`` runs)."""
+    from customize.sagemaker.follow import LogTail
+    from customize.sagemaker.registry import register
+
+    with reported_errors(as_json):
+        aws = AwsContext(region, profile)
+        sagemaker = clients.sagemaker(aws)
+        name = job.rsplit("/", 1)[-1]
+        state = describe(sagemaker, name, LogTail(clients.logs(aws), name))
+        registered = register(sagemaker, state, task=task, approval=approval)
+        if as_json:
+            emit_json({"ok": True, "model_package": registered.__dict__})
+        else:
+            out().print(f"{registered.package_arn} ({registered.group}, {registered.approval})")

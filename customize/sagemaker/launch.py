@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from customize.aws import AwsContext
-from customize.commands.common import emit_json, err, finish, note, out, reported_errors
+from customize.commands.common import err, finish, note, out, reported_errors
 from customize.errors import UsageError
 from customize.progress import StatusDisplay
 from customize.s3 import parse_s3_uri
@@ -75,6 +75,9 @@ def launch(settings: dict[str, Any], remote: RemoteOptions, resume: bool) -> Non
         staged = stage(
             remote.output, settings["data"], settings.get("eval_data"), settings["base"], tags
         )
+        # Recorded with the job, so `strata train register` can fill in the lineage later.
+        hps["data_sha256"] = staged.inputs.tags["strata:data-sha256"]
+        hps["task"] = task
         token = request_token(
             {
                 "hps": hps,
@@ -110,20 +113,18 @@ def launch(settings: dict[str, Any], remote: RemoteOptions, resume: bool) -> Non
         if not remote.wait:
             finish(payload, None, remote.as_json)
             return
-        state = follow(aws, sagemaker, name, remote)
+        try:
+            state = follow(aws, sagemaker, name, remote)
+        except KeyboardInterrupt:
+            note(f"still running; follow it with: strata train status {name} --wait", as_json=False)
+            raise
         payload["job"] = state.as_dict()
         failure = None
         if state.status != "Completed":
             reason = state.failure or "no reason given"
             failure = f"training job {state.name} {state.status.lower()}: {reason}"
         else:
-            registered = register(
-                sagemaker,
-                state,
-                task=task,
-                data_sha256=staged.inputs.tags["strata:data-sha256"],
-                approval=remote.approval,
-            )
+            registered = register(sagemaker, state, task=task, approval=remote.approval)
             payload["model_package"] = registered.__dict__
             note(
                 f"registered {registered.package_arn} ({registered.approval})",
@@ -177,8 +178,3 @@ def fetch_adapter(s3: S3Client, state: JobSnapshot, destination: Path) -> int:
             s3.download_file(prefix.bucket, item["Key"], str(target))
             count += 1
     return count
-
-
-def emit(payload: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        emit_json({"ok": True, **payload})

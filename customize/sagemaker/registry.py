@@ -59,6 +59,7 @@ def lineage_metadata(state: JobSnapshot) -> dict[str, str]:
         "strata:method": hps.get("method", ""),
         "strata:base": hps.get("base", ""),
         "strata:model-prefix": state.model_prefix,
+        "strata:data-sha256": hps.get("data_sha256", ""),
     }
     if state.tuning_job:
         data["strata:tuning-job"] = state.tuning_job
@@ -71,10 +72,10 @@ def register(
     sagemaker: Any,
     state: JobSnapshot,
     *,
-    task: str,
-    data_sha256: str | None,
+    task: str | None = None,
     approval: str = "PendingManualApproval",
 ) -> Registered:
+    """A new model package version in ``strata-<base>-<task>`` for a Completed job."""
     if state.status != "Completed":
         raise UsageError(
             f"training job {state.name} is {state.status}; only a Completed job is registered"
@@ -82,11 +83,10 @@ def register(
     if approval not in APPROVALS:
         raise UsageError(f"--approval must be one of {', '.join(APPROVALS)}")
     base = state.hyperparameters.get("base", "base")
+    task = task or state.hyperparameters.get("task") or "task"
     group = group_name(base, task)
     _ensure_group(sagemaker, group, base, task)
     metadata = lineage_metadata(state)
-    if data_sha256:
-        metadata["strata:data-sha256"] = data_sha256
     response = sagemaker.create_model_package(
         ModelPackageGroupName=group,
         ModelPackageDescription=f"{state.hyperparameters.get('method', 'adapter')} "

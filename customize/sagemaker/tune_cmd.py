@@ -164,6 +164,8 @@ def _tune_sagemaker(settings: dict[str, Any], spec: Any, remote: RemoteOptions) 
         settings["base"],
         {"strata:method": "lora", "strata:task": task},
     )
+    hps["data_sha256"] = staged.inputs.tags["strata:data-sha256"]
+    hps["task"] = task
     token = request_token(
         {"hps": hps, "spec": repr(spec), "uploads": [u.sha256 for u in staged.uploads]}
     )

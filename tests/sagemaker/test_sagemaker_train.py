@@ -231,3 +231,43 @@ def test_a_failed_job_exits_1_with_its_reason(
     result = _train(cli, aws, data_files, tmp_path / "out")
     assert result.exit_code == 1
     assert "failed: AlgorithmError: CUDA out of memory" in " ".join(result.output.split())
+
+
+def test_no_wait_then_status_list_stop_and_a_later_register(
+    cli: Any, aws: Any, data_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    aws.fake.script.log_lines = LOG_LINES
+    started = _train(cli, aws, data_files, tmp_path / "a", "--no-wait", "--json")
+    assert started.exit_code == 0, started.output
+    first = json.loads(started.stdout)["job_name"]
+    second = json.loads(
+        _train(
+            cli, aws, data_files, tmp_path / "b", "--no-wait", "--json", "--job-name", "other"
+        ).stdout
+    )["job_name"]
+    assert second == "other"
+
+    status = runner.invoke(cli, ["train", "status", first, "--json"])
+    assert json.loads(status.stdout)["job"]["status"] == "InProgress"
+    listed = runner.invoke(cli, ["train", "list", "--name-contains", "", "--json"])
+    assert {j["TrainingJobName"] for j in json.loads(listed.stdout)["jobs"]} == {first, second}
+    stopped = runner.invoke(cli, ["train", "stop", first])
+    assert stopped.exit_code == 0 and "stopping" in stopped.output
+    job = aws.client("sagemaker").describe_training_job(TrainingJobName=first)
+    assert job["TrainingJobStatus"] == "Stopping"
+
+    waited = runner.invoke(cli, ["train", "status", second, "--wait", "--poll-interval", "0"])
+    assert waited.exit_code == 0 and "Completed" in waited.output
+    registered = runner.invoke(
+        cli, ["train", "register", second, "--approval", "Approved", "--json"]
+    )
+    assert registered.exit_code == 0, registered.output
+    package = json.loads(registered.stdout)["model_package"]
+    assert package["group"] == "strata-builtin-upper" and package["approval"] == "Approved"
+    described = aws.client("sagemaker").describe_model_package(
+        ModelPackageName=package["package_arn"]
+    )
+    assert described["CustomerMetadataProperties"]["strata:data-sha256"] == file_sha256(
+        data_files[0]
+    )
