@@ -19,7 +19,7 @@ from pathlib import Path
 
 def _trainer_settings(plan: object, hps: dict[str, str]) -> dict[str, object]:
     from adapters_local.training.settings import BottleneckOptions, LoraOptions
-    from customize.sagemaker.hyperparams import typed
+    from customize.sagemaker.hyperparams import LOOP_KEYS, typed
     from customize.sagemaker.launch_plan import LaunchPlan, channel_file
 
     assert isinstance(plan, LaunchPlan)
@@ -52,16 +52,7 @@ def _trainer_settings(plan: object, hps: dict[str, str]) -> dict[str, object]:
             style="houlsby" if style == "houlsby" else "pfeiffer",
             reduction_factor=int(values.pop("reduction_factor", 16)),
         )
-    for key in (
-        "epochs",
-        "steps",
-        "lr",
-        "row_len",
-        "rows_per_step",
-        "eval_every",
-        "patience",
-        "seed",
-    ):
+    for key in LOOP_KEYS:
         if key in values:
             kwargs[key] = values.pop(key)
     return kwargs

@@ -29,6 +29,8 @@ _INTS = {
     "processes_per_host",
 }
 _FLOATS = {"dropout", "lr", "epochs"}
+# The loop settings shared by every method, passed through as they are.
+LOOP_KEYS = ("epochs", "steps", "lr", "row_len", "rows_per_step", "eval_every", "patience", "seed")
 
 
 def canonical(name: str) -> str:
@@ -45,16 +47,7 @@ def to_hyperparameters(kwargs: dict[str, Any]) -> dict[str, str]:
     else:
         bottleneck = kwargs["bottleneck"]
         out.update(style=bottleneck.style, reduction_factor=str(bottleneck.reduction_factor))
-    for key in (
-        "epochs",
-        "steps",
-        "lr",
-        "row_len",
-        "rows_per_step",
-        "eval_every",
-        "patience",
-        "seed",
-    ):
+    for key in LOOP_KEYS:
         if kwargs.get(key) is not None:
             out[key] = str(kwargs[key])
     return out

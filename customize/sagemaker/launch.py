@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,13 @@ from customize.sagemaker.hyperparams import to_hyperparameters
 from customize.sagemaker.options import RemoteOptions
 from customize.sagemaker.registry import register
 from customize.sagemaker.request import Compute, training_job_request
-from customize.sagemaker.submit import create_training_job, preflight, stage, upload_all
+from customize.sagemaker.submit import (
+    Staged,
+    create_training_job,
+    preflight,
+    stage,
+    upload_all,
+)
 from customize.tokens import request_token, resource_name
 from customize.waiting import wait_for
 
@@ -56,6 +63,34 @@ def trainer_hyperparameters(settings: dict[str, Any], remote: RemoteOptions) -> 
     return hps
 
 
+@dataclass(frozen=True)
+class Prepared:
+    aws: AwsContext
+    region: str
+    hps: dict[str, str]
+    task: str
+    staged: Staged
+
+
+def prepare(settings: dict[str, Any], remote: RemoteOptions) -> Prepared:
+    """What a training and a tuning job share: checked flags, hyper-parameters, staged uploads."""
+    if not remote.output:
+        raise UsageError("--output s3://bucket/prefix is required with --on sagemaker")
+    parse_s3_uri(remote.output)
+    aws = AwsContext(remote.region, remote.profile)
+    region = clients.region_of(aws)
+    hps = trainer_hyperparameters(settings, remote)
+    task = remote.task or Path(settings["data"]).stem
+    tags = {"strata:method": settings["method"], "strata:task": task}
+    staged = stage(
+        remote.output, settings["data"], settings.get("eval_data"), settings["base"], tags
+    )
+    # Recorded with the job, so `strata train register` can fill in the lineage later.
+    hps["data_sha256"] = staged.inputs.tags["strata:data-sha256"]
+    hps["task"] = task
+    return Prepared(aws, region, hps, task, staged)
+
+
 def launch(settings: dict[str, Any], remote: RemoteOptions, resume: bool) -> None:
     """Entry from the train commands; every refusal happens before the first AWS call."""
     with reported_errors(remote.as_json):
@@ -63,21 +98,9 @@ def launch(settings: dict[str, Any], remote: RemoteOptions, resume: bool) -> Non
             raise UsageError(
                 "--resume is for local runs; a SageMaker job resumes from its S3 checkpoints"
             )
-        if not remote.output:
-            raise UsageError("--output s3://bucket/prefix is required with --on sagemaker")
-        parse_s3_uri(remote.output)
-        aws = AwsContext(remote.region, remote.profile)
-        region = clients.region_of(aws)
-        hps = trainer_hyperparameters(settings, remote)
+        job = prepare(settings, remote)
+        aws, region, hps, task, staged = job.aws, job.region, job.hps, job.task, job.staged
         compute = compute_of(remote)
-        task = remote.task or Path(settings["data"]).stem
-        tags = {"strata:method": settings["method"], "strata:task": task}
-        staged = stage(
-            remote.output, settings["data"], settings.get("eval_data"), settings["base"], tags
-        )
-        # Recorded with the job, so `strata train register` can fill in the lineage later.
-        hps["data_sha256"] = staged.inputs.tags["strata:data-sha256"]
-        hps["task"] = task
         token = request_token(
             {
                 "hps": hps,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from customize.errors import AwsError, UsageError
-from customize.iam import role_name, trusts_service
+from customize.errors import UsageError
+from customize.iam import check_service_role
 from customize.s3 import S3Location, ensure_bucket, file_sha256, parse_s3_uri, upload_if_changed
 from customize.sagemaker.package import build_source_archive
 from customize.sagemaker.request import JobInputs
@@ -98,28 +98,6 @@ def check_bucket_region(s3: S3Client, bucket: str, region: str) -> None:
         )
 
 
-def check_sagemaker_role(iam: IAMClient, role_arn: str) -> str | None:
-    """Raises when the role is missing or does not trust SageMaker; a note when unverifiable."""
-    from botocore.exceptions import ClientError
-
-    name = role_name(role_arn)
-    try:
-        role = iam.get_role(RoleName=name)["Role"]
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code")
-        if code == "NoSuchEntity":
-            raise AwsError(f"IAM role {role_arn} does not exist") from None
-        if code in ("AccessDenied", "AccessDeniedException"):
-            return f"could not check role {name} (no iam:GetRole); SageMaker will check it"
-        raise
-    if not trusts_service(role.get("AssumeRolePolicyDocument"), SAGEMAKER_PRINCIPAL):
-        raise AwsError(
-            f"IAM role {name} does not trust {SAGEMAKER_PRINCIPAL}; "
-            "add it to the role's trust policy"
-        )
-    return None
-
-
 def preflight(
     s3: S3Client, iam: IAMClient, staged: Staged, region: str, role_arn: str
 ) -> list[str]:
@@ -128,7 +106,7 @@ def preflight(
     for channel in ("base",):
         if channel in staged.inputs.channels:
             check_bucket_region(s3, staged.inputs.channels[channel].bucket, region)
-    note = check_sagemaker_role(iam, role_arn)
+    note = check_service_role(iam, role_arn, SAGEMAKER_PRINCIPAL, "SageMaker")
     return [note] if note else []
 
 

@@ -143,29 +143,14 @@ def _tune_local(settings: dict[str, Any], spec: Any, seed: int, as_json: bool) -
 
 
 def _tune_sagemaker(settings: dict[str, Any], spec: Any, remote: RemoteOptions) -> None:
-    from customize.s3 import parse_s3_uri
     from customize.sagemaker import clients
-    from customize.sagemaker.launch import compute_of, trainer_hyperparameters
+    from customize.sagemaker.launch import compute_of, prepare
     from customize.sagemaker.request import tuning_job_request
-    from customize.sagemaker.submit import preflight, stage, upload_all
+    from customize.sagemaker.submit import preflight, upload_all
     from customize.tokens import request_token
 
-    if not remote.output:
-        raise UsageError("--output s3://bucket/prefix is required with --on sagemaker")
-    parse_s3_uri(remote.output)
-    aws = AwsContext(remote.region, remote.profile)
-    region = clients.region_of(aws)
-    hps = trainer_hyperparameters(settings, remote)
-    task = remote.task or Path(settings["data"]).stem
-    staged = stage(
-        remote.output,
-        settings["data"],
-        settings["eval_data"],
-        settings["base"],
-        {"strata:method": "lora", "strata:task": task},
-    )
-    hps["data_sha256"] = staged.inputs.tags["strata:data-sha256"]
-    hps["task"] = task
+    job = prepare(settings, remote)
+    aws, region, hps, staged = job.aws, job.region, job.hps, job.staged
     token = request_token(
         {"hps": hps, "spec": repr(spec), "uploads": [u.sha256 for u in staged.uploads]}
     )

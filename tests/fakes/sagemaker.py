@@ -291,6 +291,12 @@ class FakeSageMaker:
         return Handler
 
 
+def trust(service: str) -> str:
+    """A role trust policy letting ``service`` (e.g. sagemaker.amazonaws.com) assume the role."""
+    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
 def _arn(kind: str, name: str) -> str:
     return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/{name}"
 

@@ -19,18 +19,7 @@ import boto3
 import pytest
 import typer
 
-from tests.fakes.sagemaker import REGION, FakeSageMaker
-
-SAGEMAKER_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "sagemaker.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+from tests.fakes.sagemaker import REGION, FakeSageMaker, trust
 
 
 @dataclass
@@ -92,7 +81,7 @@ def aws(
     handles = Aws(moto_url, fake_sagemaker, "strata-sm-bucket", "")
     handles.client("s3").create_bucket(Bucket=handles.bucket)
     role = handles.client("iam").create_role(
-        RoleName="sagemaker-training", AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST)
+        RoleName="sagemaker-training", AssumeRolePolicyDocument=trust("sagemaker.amazonaws.com")
     )
     handles.role_arn = role["Role"]["Arn"]
     return handles

@@ -14,17 +14,7 @@ from typer.testing import CliRunner
 from adapters_local.models.loading import resolve_base
 from customize.s3 import file_sha256
 from tests.customize.customize_fake_bedrock import FakeBedrock
-
-BEDROCK_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "bedrock.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+from tests.fakes.sagemaker import trust
 
 
 @pytest.fixture
@@ -77,7 +67,7 @@ def test_job_to_model_package_to_bedrock_import_to_variant_lineage(
     job_arn, package_arn = payload["job_arn"], payload["model_package"]["package_arn"]
 
     role = aws.client("iam").create_role(
-        RoleName="bedrock-import", AssumeRolePolicyDocument=json.dumps(BEDROCK_TRUST)
+        RoleName="bedrock-import", AssumeRolePolicyDocument=trust("bedrock.amazonaws.com")
     )["Role"]["Arn"]
     imported = CliRunner().invoke(
         cli,
