@@ -53,18 +53,26 @@ def init_world(device: str = "cpu") -> World:
     return World(dist.get_rank(), dist.get_world_size(), local_rank, collective_device)
 
 
-def average_gradients(parameters: list[Any], world: World) -> None:
+def average_gradients(parameters: list[Any], world: World, weight: float = 1.0) -> None:
+    """Weighted mean of the ranks' gradients; ``weight`` is this rank's count of target tokens.
+
+    Each rank's loss is a mean over its own answer tokens, and ranks hold different numbers of
+    them; weighting by that count makes the result the gradient of the mean over the global
+    batch's tokens, i.e. what one process would compute on the same rows.
+    """
     if world.size <= 1:
         return
     import torch
     import torch.distributed as dist
 
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    source = flat.device
-    flat = flat.to(world.device)
+    source = grads[0].device
+    # The weight rides along as the last element: one all-reduce yields both sums.
+    flat = torch.cat([g.reshape(-1).to(world.device) for g in grads])
+    flat = torch.cat([flat * weight, torch.tensor([weight], device=world.device, dtype=flat.dtype)])
     dist.all_reduce(flat)
-    flat = (flat / world.size).to(source)
+    total = float(flat[-1].item())
+    flat = (flat[:-1] / max(total, 1e-12)).to(source)
     offset = 0
     for parameter, grad in zip(parameters, grads, strict=True):
         parameter.grad = flat[offset : offset + grad.numel()].view_as(grad).clone()

@@ -77,9 +77,7 @@ class TrainingProgress:
             self._task, advance=1, loss=f"{loss:.4f}", rate=f"{tokens_per_s:,.0f}"
         )
         if self._done % self._every == 0 or self._done == self._total:
-            self._plain(
-                metric_line(self._done, self._total, loss=loss, tokens_per_s=tokens_per_s)
-            )
+            self._plain(metric_line(self._done, self._total, loss=loss, tokens_per_s=tokens_per_s))
 
     def evaluated(self, eval_loss: float) -> None:
         self._progress.update(self._task, eval=f"{eval_loss:.4f}")

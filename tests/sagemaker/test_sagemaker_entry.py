@@ -114,7 +114,11 @@ def test_two_gloo_processes_match_one_and_a_killed_run_resumes(job_dirs: Path) -
     two = json.loads((job_dirs / "model-two" / "adapter" / "report.json").read_text())
     assert two["world_size"] == 2 and two["steps_done"] == STEPS
     assert two["best_eval_loss"] < one["eval_loss_curve"][0][1]  # it learned
-    assert two["best_eval_loss"] == pytest.approx(one["best_eval_loss"], rel=0.02)
+    # Gradients are averaged weighted by each rank's answer tokens, so two processes follow the
+    # one-process curve to float precision (unweighted averaging was 1.7% off here).
+    assert [v for _, v in two["eval_loss_curve"]] == pytest.approx(
+        [v for _, v in one["eval_loss_curve"]], rel=1e-3
+    )
     assert (job_dirs / "model-two" / "adapter" / "adapter_model.safetensors").is_file()
 
 
