@@ -271,3 +271,28 @@ def test_no_wait_then_status_list_stop_and_a_later_register(
     assert described["CustomerMetadataProperties"]["strata:data-sha256"] == file_sha256(
         data_files[0]
     )
+
+
+def test_bottleneck_runs_on_sagemaker_too_but_cannot_be_exported(
+    cli: Any, aws: Any, data_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    base = [
+        "train", "bottleneck", "--data", str(data_files[0]), "--out", str(tmp_path / "bn"),
+        "--style", "houlsby", "--reduction-factor", "8", "--on", "sagemaker",
+        "--instance-type", "ml.m5.xlarge", "--role-arn", aws.role_arn,
+        "--output", f"s3://{aws.bucket}/bn", "--no-wait", "--json",
+    ]  # fmt: skip
+    refused = CliRunner().invoke(cli, [*base, "--export", "bf16"])
+    assert refused.exit_code == 1 and "bottleneck adapters cannot be merged" in refused.output
+    assert aws.fake.requests == []
+    started = CliRunner().invoke(cli, base)
+    assert started.exit_code == 0, started.output
+    job = aws.client("sagemaker").describe_training_job(
+        TrainingJobName=json.loads(started.stdout)["job_name"]
+    )
+    hps = job["HyperParameters"]
+    assert (hps["method"], hps["style"], hps["reduction_factor"]) == ("bottleneck", "houlsby", "8")
+    # A CPU instance gets the CPU build of the image.
+    assert job["AlgorithmSpecification"]["TrainingImage"].endswith(
+        "pytorch-training:2.8.0-cpu-py312"
+    )
