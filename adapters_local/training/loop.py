@@ -209,8 +209,9 @@ def _step(
     started = time.perf_counter()
     loss = _loss(run, rows)
     loss.backward()
-    targets = sum(sum(1 for t in r.labels[1:] if t != -100) for r in rows)
-    average_gradients(params, run.world, weight=float(targets))
+    if run.world.size > 1:
+        targets = sum(sum(1 for t in r.labels[1:] if t != -100) for r in rows)
+        average_gradients(params, run.world, weight=float(targets))
     torch.nn.utils.clip_grad_norm_(params, 1.0)
     optimizer.step()
     scheduler.step()
