@@ -71,7 +71,7 @@ def _mount() -> None:
 
     app.add_typer(customize_app, name="customize", help="Bedrock customization jobs.")
     app.add_typer(variants_app, name="variants", help="Model variants the gateway can route to.")
-    app.add_typer(train_app, name="train", help="Train adapters locally.")
+    app.add_typer(train_app, name="train", help="Train adapters locally or on SageMaker.")
     app.command("export", help="Merge a LoRA adapter and export for Bedrock import.")(
         export_command
     )

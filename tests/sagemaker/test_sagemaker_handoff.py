@@ -25,6 +25,12 @@ def bedrock(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBedrock]:
     fake.stop()
 
 
+def _train_on_sagemaker(cli: Any, aws: Any, data: Path, out: Path, *extra: str) -> Any:
+    args = ["train", "lora", "--data", str(data), "--out", str(out), "--on", "sagemaker"]
+    args += ["--role-arn", aws.role_arn, "--output", f"s3://{aws.bucket}/r"]
+    return CliRunner().invoke(cli, [*args, "--poll-interval", "0", "--json", *extra])
+
+
 def test_job_to_model_package_to_bedrock_import_to_variant_lineage(
     cli: Any,
     aws: Any,
@@ -40,28 +46,7 @@ def test_job_to_model_package_to_bedrock_import_to_variant_lineage(
         "adapter/report.json": b"{}",
         **{f"export/{p.name}": p.read_bytes() for p in export.iterdir() if p.is_file()},
     }
-    trained = CliRunner().invoke(
-        cli,
-        [
-            "train",
-            "lora",
-            "--data",
-            str(data_files[0]),
-            "--out",
-            str(tmp_path / "out"),
-            "--on",
-            "sagemaker",
-            "--role-arn",
-            aws.role_arn,
-            "--output",
-            f"s3://{aws.bucket}/r",
-            "--export",
-            "bf16",
-            "--poll-interval",
-            "0",
-            "--json",
-        ],
-    )
+    trained = _train_on_sagemaker(cli, aws, data_files[0], tmp_path / "out", "--export", "bf16")
     assert trained.exit_code == 0, trained.output
     payload = json.loads(trained.stdout)
     job_arn, package_arn = payload["job_arn"], payload["model_package"]["package_arn"]
@@ -112,26 +97,7 @@ def test_a_job_without_an_export_is_refused_with_the_fix(
     cli: Any, aws: Any, data_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     aws.fake.script.artifacts = {"adapter/report.json": b"{}"}
-    trained = CliRunner().invoke(
-        cli,
-        [
-            "train",
-            "lora",
-            "--data",
-            str(data_files[0]),
-            "--out",
-            str(tmp_path / "out"),
-            "--on",
-            "sagemaker",
-            "--role-arn",
-            aws.role_arn,
-            "--output",
-            f"s3://{aws.bucket}/r",
-            "--poll-interval",
-            "0",
-            "--json",
-        ],
-    )
+    trained = _train_on_sagemaker(cli, aws, data_files[0], tmp_path / "out")
     assert trained.exit_code == 0, trained.output
     name = json.loads(trained.stdout)["job_name"]
     result = CliRunner().invoke(
