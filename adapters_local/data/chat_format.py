@@ -4,13 +4,15 @@ Works with any Hugging Face tokenizer that has a chat template (the built-in one
 template is rendered to text and then tokenized, which behaves the same on transformers 4 and 5.
 
 Message content is data, never markup: text such as ``<|end|>`` inside a message must not become
-the special token that ends a turn (a user could otherwise forge a system turn). When a message
-contains the text of an added token, the rendered prompt is cut at the message boundaries and each
-message is tokenized with ``split_special_tokens=True``, so only the template makes special tokens.
+the special token that ends a turn (a user could otherwise forge a system turn), nor may
+``<tool_call>`` become Qwen's (non-special) added token. When a message contains the text of an
+added token, the rendered prompt is cut at the message boundaries, and inside a message each such
+text is tokenized as its first character plus the rest, so only the template makes added tokens.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -27,10 +29,15 @@ def _as_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.content} for m in messages]
 
 
-def added_token_texts(tokenizer: Any) -> tuple[str, ...]:
-    """Texts the tokenizer turns into one added token wherever they appear (special or not)."""
+def added_token_pattern(tokenizer: Any) -> re.Pattern[str] | None:
+    """Matches the texts the tokenizer turns into one added token wherever they appear."""
     decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
-    return tuple(str(getattr(t, "content", t)) for t in decoder.values() if str(t))
+    texts = {str(getattr(t, "content", t)) for t in decoder.values()}
+    # A one-character token cannot be cut in two; longest first, so "<|end|>" beats "<".
+    texts = {t for t in texts if len(t) > 1}
+    if not texts:
+        return None
+    return re.compile("|".join(re.escape(t) for t in sorted(texts, key=len, reverse=True)))
 
 
 def render(tokenizer: Any, turns: list[dict[str, str]], *, add_generation_prompt: bool) -> str:
@@ -48,8 +55,8 @@ def encode_turns(
 ) -> list[int]:
     """Token ids of the rendered conversation, with message text never tokenized as markup."""
     text = render(tokenizer, turns, add_generation_prompt=add_generation_prompt)
-    specials = added_token_texts(tokenizer)
-    if not any(s in turn["content"] for turn in turns for s in specials):
+    pattern = added_token_pattern(tokenizer)
+    if pattern is None or not any(pattern.search(turn["content"]) for turn in turns):
         return _encode(tokenizer, text)
     marks = [f"\u2063strata{secrets.token_hex(8)}\u2063" for _ in turns]
     marked = render(
@@ -68,15 +75,26 @@ def encode_turns(
     for index, piece in enumerate(pieces):
         ids += _encode(tokenizer, piece)
         if index < len(contents):
-            ids += _encode(tokenizer, contents[index], split_special_tokens=True)
+            ids += encode_literal(tokenizer, contents[index], pattern)
     return ids
 
 
-def _encode(tokenizer: Any, text: str, *, split_special_tokens: bool = False) -> list[int]:
+def encode_literal(tokenizer: Any, text: str, pattern: re.Pattern[str] | None) -> list[int]:
+    """Token ids of ``text`` in which no added token's text becomes that token."""
+    ids: list[int] = []
+    position = 0
+    while pattern is not None and (match := pattern.search(text, position)) is not None:
+        # No added token starts before the leftmost match, and its first character alone is none:
+        # the piece up to and including that character holds no whole added token.
+        ids += _encode(tokenizer, text[position : match.start() + 1])
+        position = match.start() + 1
+    return ids + _encode(tokenizer, text[position:])
+
+
+def _encode(tokenizer: Any, text: str) -> list[int]:
     if not text:
         return []
-    kwargs = {"split_special_tokens": True} if split_special_tokens else {}
-    return list(tokenizer(text, add_special_tokens=False, **kwargs)["input_ids"])
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def _split(marked: str, marks: list[str]) -> list[str] | None:
@@ -111,7 +129,7 @@ def training_example(tokenizer: Any, messages: Sequence[ChatMessage], answer: st
     if full[: len(prompt)] != prompt:
         # Some templates render the prompt differently once an answer follows; fall back to
         # prompt + answer + EOS, which is what generation produces anyway.
-        answer_ids = _encode(tokenizer, answer, split_special_tokens=True)
+        answer_ids = encode_literal(tokenizer, answer, added_token_pattern(tokenizer))
         full = [*prompt, *answer_ids, tokenizer.eos_token_id]
     full = _trim_after_answer(full, len(prompt), tokenizer.eos_token_id)
     labels = [IGNORE] * len(prompt) + full[len(prompt) :]

@@ -23,6 +23,7 @@ __all__ = [
     "GenerationRequest",
     "InferenceEngine",
     "PromptTooLong",
+    "RequestError",
     "Role",
     "StopReason",
     "TextDelta",
@@ -59,7 +60,14 @@ class Failed:
     error: BaseException
 
 
-class PromptTooLong(ValueError):
+class RequestError(ValueError):
+    """The request cannot be served as given: a client error (the gateway answers 400).
+
+    The message names the field at fault and never quotes the prompt.
+    """
+
+
+class PromptTooLong(RequestError):
     """The prompt does not fit the model's context; raised (as ``Failed``) before generation."""
 
     def __init__(self, prompt_tokens: int, context_length: int, *, at_least: bool = False) -> None:

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from adapters_local.data.chat_format import encode_turns, render
-from adapters_local.serving.generation import Failed, PromptTooLong
+from adapters_local.data.chat_format import UnsafeContentError, encode_turns, render
+from adapters_local.serving.generation import Failed, PromptTooLong, RequestError
 from adapters_local.serving.rows import Job, end_job
 
 
@@ -45,7 +45,10 @@ class PromptEncoder:
     def encode(self, job: Job) -> list[int]:
         turns = [{"role": m.role, "content": m.content} for m in job.request.messages]
         self._refuse_from_prefix(turns)
-        ids = encode_turns(self._tokenizer, turns, add_generation_prompt=True)
+        try:
+            ids = encode_turns(self._tokenizer, turns, add_generation_prompt=True)
+        except UnsafeContentError as exc:
+            raise RequestError(f"messages: {exc}") from None
         if len(ids) >= self._context:  # at least one new token must fit
             raise PromptTooLong(len(ids), self._context)
         return ids

@@ -11,9 +11,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from adapters_local.serving.generation import RequestError
 
-class SamplingError(ValueError):
-    """A sampling setting or a model output that cannot be sampled from; fails one row only."""
+
+class SamplingError(RequestError):
+    """A sampling setting no rule gives a meaning to (NaN, infinities); fails its row only."""
+
+
+class ModelOutputError(RuntimeError):
+    """The model's scores for a row cannot be sampled from (NaN); fails that row only."""
 
 
 def is_greedy(temperature: float | None) -> bool:
@@ -34,7 +40,7 @@ def choose(logits: Any, temperature: float | None, top_p: float | None, generato
     scores = logits.double()
     top = scores.max()
     if not bool(torch.isfinite(top)) or bool(torch.isnan(scores).any()):
-        raise SamplingError("the model produced non-finite scores for this row")
+        raise ModelOutputError("the model produced non-finite scores for this row")
     if is_greedy(temperature) or (top_p is not None and top_p <= 0.0):
         return int(torch.argmax(scores).item())
     assert temperature is not None

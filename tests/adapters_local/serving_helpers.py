@@ -74,7 +74,7 @@ def random_bottleneck(folder: Path, *, seed: int, fill: float | None = None) -> 
             if fill is not None:
                 parameter.fill_(fill)
             elif name.endswith("up.weight"):
-                parameter.normal_(std=0.5)
+                parameter.normal_(std=3.0)
     adapter.save(folder)
     return folder
 
