@@ -2,7 +2,9 @@
 
 With static batching the short request waits for the long batch to finish; with continuous
 batching it joins the running batch at the next decode step and finishes in about its own time.
-Prints the figures (median over ``--runs``); nothing is asserted.
+Also: the short request's latency right after a 4 MB prompt (refused as too long) was submitted,
+which stalled the engine while it tokenized on the engine thread. Prints the figures (median over
+``--runs``); nothing is asserted.
 
     python -m bench.serving_latency [--runs 3] [--long 230] [--delay 0.3] [--threads N]
 """
@@ -58,7 +60,8 @@ def main() -> None:
     letters = (string.ascii_lowercase * 20)[: args.long]
     long_request = _copy(letters, args.long)
     short_request = _copy(letters[: args.short], args.short)
-    alone, behind, long_times = [], [], []
+    alone, behind, long_times, after_huge = [], [], [], []
+    huge_request = _copy("x" * 4_000_000, 5)
     try:
         _timed(engine, short_request)[0].wait()  # warm-up
         for _ in range(args.runs):
@@ -72,6 +75,11 @@ def main() -> None:
             long_done.wait()
             behind.append(took[0])
             long_times.append(long_took[0])
+            huge_done, _ = _timed(engine, huge_request)
+            done, took = _timed(engine, short_request)
+            done.wait()
+            huge_done.wait()
+            after_huge.append(took[0])
     finally:
         engine.close()
     print(f"short request ({args.short} tokens) alone:          {statistics.median(alone):.2f} s")
