@@ -87,6 +87,7 @@ def main() -> None:
         f"short request {args.delay:.1f} s after a {args.long}-token one: "
         f"{statistics.median(behind):.2f} s  (runs: {', '.join(f'{t:.2f}' for t in behind)})"
     )
+    print(f"short request right after a 4 MB prompt:    {statistics.median(after_huge):.2f} s")
     print(
         f"long request ({args.long} tokens):                  {statistics.median(long_times):.2f} s"
     )
