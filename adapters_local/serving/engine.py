@@ -34,9 +34,9 @@ def load_engine(
     from adapters_local.models.loading import pick_device
     from adapters_local.serving.engine_worker import LocalEngine
     from adapters_local.serving.served_model import ServedModel
-    from adapters_local.serving.settings import EngineSettings
+    from adapters_local.serving.settings import engine_settings
 
-    settings = EngineSettings()
+    settings = engine_settings()
 
     model = ServedModel(base, pick_device(device))
     folders = {n: v for n, v in (adapters or {}).items() if parse_composition(str(v)) is None}

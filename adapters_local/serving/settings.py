@@ -7,8 +7,10 @@ Arguments to ``load_engine`` take precedence over both.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from adapters_local.models.loading import ModelError
 
 
 class EngineSettings(BaseSettings):
@@ -16,3 +18,14 @@ class EngineSettings(BaseSettings):
 
     threads: int | None = Field(default=None, ge=1)
     max_batch: int = Field(default=16, ge=1)
+
+
+def engine_settings() -> EngineSettings:
+    """The settings, or a one-line ``ModelError`` naming each bad variable."""
+    try:
+        return EngineSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"STRATA_LOCAL_{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ModelError(problems) from None

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from adapters_local.models.loading import ModelError
 from adapters_local.serving.engine import load_engine
 from adapters_local.serving.generation import (
     ChatMessage,
@@ -128,6 +129,9 @@ def test_thread_count_is_a_setting_or_measured(monkeypatch: pytest.MonkeyPatch) 
         assert configured.stats.threads == 3
     finally:
         configured.close()
+    monkeypatch.setenv("STRATA_LOCAL_THREADS", "many")
+    with pytest.raises(ModelError, match="STRATA_LOCAL_THREADS"):
+        load_engine("builtin", device="cpu")
     monkeypatch.delenv("STRATA_LOCAL_THREADS")
     measured = load_engine("builtin", device="cpu")
     try:
