@@ -8,6 +8,7 @@ worker is idle, requests arriving within ``gather_s`` of the first are prefilled
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from adapters_local.serving.served_model import ServedModel
 from adapters_local.serving.threads import choose_threads
 
 _STOP = object()
+log = logging.getLogger("strata.local")
 
 
 class EngineClosedError(RuntimeError):
@@ -113,7 +115,10 @@ class LocalEngine:
         import torch
 
         if self._model.device == "cpu":
-            self._stats.threads = choose_threads(self._model, self._threads)
+            try:
+                self._stats.threads = choose_threads(self._model, self._threads)
+            except Exception as exc:  # serving with torch's default beats not serving
+                log.warning("could not choose CPU threads (%s); using torch's default", exc)
         batch = RunningBatch(self._model)
         stopping = False
         with torch.inference_mode():
