@@ -32,8 +32,6 @@ class Settings(BaseSettings):
     # "direct": our lean client (botocore credentials + SigV4Auth, aiohttp, orjson), about a third
     # of aiobotocore's CPU per call (bench/README.md); "aioboto3": the aiobotocore client.
     bedrock_transport: Literal["direct", "aioboto3"] = "direct"
-    # botocore's own retries (standard mode) until the gateway's retry policy replaces them.
-    bedrock_max_attempts: int = Field(default=3, ge=1)
     log_level: str = "INFO"
 
 
