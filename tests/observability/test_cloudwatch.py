@@ -39,7 +39,10 @@ def moto_url() -> Iterator[str]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    yield f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    # moto keeps its backends per process, not per server: start each test from nothing.
+    httpx.post(f"{url}/moto-api/reset").raise_for_status()
+    yield url
     server.stop()
 
 
