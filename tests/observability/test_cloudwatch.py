@@ -5,7 +5,6 @@ CloudWatch leaves the requests unaffected."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from moto.server import ThreadedMotoServer
 
 from gateway.observability.cloudwatch import CloudWatchExporter
 from gateway.state import GatewayState
+from tests.accounting.conftest import free_port
 from tests.fakes.bedrock_wire import FakeRequest, Reply
 from tests.gateway.harness import TEST_KEY
 from tests.observability.conftest import MODEL, gateway
@@ -25,13 +25,6 @@ from tests.observability.conftest import MODEL, gateway
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
 N = 400
 NS = "StrataTest"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
