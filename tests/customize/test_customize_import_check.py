@@ -122,7 +122,7 @@ def test_size_limit(tiny_llama: Path, tmp_path: Path) -> None:
     check = check_import_folder(tiny_llama, max_total_bytes=1000)
     assert not check.ok
     assert check.problems == [
-        f"the folder holds {check.total_bytes:,} bytes, over Bedrock's import limit of 1,000"
+        f"the folder holds {check.total_bytes:,} bytes, over Bedrock's import limit of 1,000 for text models"
     ]
 
 
@@ -145,7 +145,7 @@ def test_size_limit_from_the_rules_file_with_a_sparse_200gb_file(
         handle.truncate(8 + len(header) + 200_000_000_002)  # sparse: takes no disk space
     problems = check_import_folder(folder).problems
     assert len(problems) == 1 and problems[0].endswith(
-        "over Bedrock's import limit of 200,000,000,000"
+        "over Bedrock's import limit of 200,000,000,000 for text models"
     )
 
 
