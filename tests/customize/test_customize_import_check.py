@@ -122,7 +122,8 @@ def test_size_limit(tiny_llama: Path, tmp_path: Path) -> None:
     check = check_import_folder(tiny_llama, max_total_bytes=1000)
     assert not check.ok
     assert check.problems == [
-        f"the folder holds {check.total_bytes:,} bytes, over Bedrock's import limit of 1,000 for text models"
+        f"the folder holds {check.total_bytes:,} bytes, over Bedrock's import limit of 1,000 "
+        "for text models"
     ]
 
 

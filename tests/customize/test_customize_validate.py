@@ -253,7 +253,7 @@ def test_family_limits_apply_to_counts_and_tokens(tmp_path: Path) -> None:
         for line, r in problems
     )
     assert any(
-        line is None and r.startswith(f"3 records, fewer than the minimum of 32")
+        line is None and r.startswith("3 records, fewer than the minimum of 32")
         for line, r in problems
     )
     assert scan.stats.max_record_line == 2 and scan.stats.over_token_limit == 1
