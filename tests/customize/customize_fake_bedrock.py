@@ -71,6 +71,7 @@ class FakeState:
     denied: dict[tuple[str, str], str] = field(default_factory=dict)  # (method, path) → message
     deleted: list[str] = field(default_factory=list)  # ARNs deleted, in order
     bodies: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # requests seen
+    log_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # jobs moto cannot hold
 
 
 class FakeBedrock(ManageOps):
@@ -337,6 +338,10 @@ class FakeBedrock(ManageOps):
                 return self.delete_imported_model(identifier)
             case ("GET", ["model-import-jobs"]):
                 return self.list_import_jobs(query)
+            case ("POST", ["model-customization-jobs"]):
+                return self.create_log_job(body)
+            case ("GET", ["model-customization-jobs", identifier]) if self.get_log_job(identifier):
+                return self.get_log_job(identifier)
             case ("GET", ["custom-models"]):
                 return self.list_custom_models()
             case ("DELETE", ["custom-models", identifier]):

@@ -112,6 +112,30 @@ class ManageOps:
                 theirs.append(summary)
         return 200, {"modelSummaries": own + theirs}
 
+    def create_log_job(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        """Jobs moto 5.2.5 cannot hold (training data from invocation logs); None: moto's."""
+        if "invocationLogsConfig" not in body.get("trainingDataConfig", {}):
+            return None
+        token = body.get("clientRequestToken")
+        for job in self.state.log_jobs.values():
+            if token and job["clientRequestToken"] == token:
+                return 201, {"jobArn": job["jobArn"]}
+        arn = f"arn:aws:bedrock:us-east-1:123456789012:model-customization-job/{body['jobName']}"
+        self.state.log_jobs[body["jobName"]] = {
+            **body,
+            "jobArn": arn,
+            "status": "InProgress",
+            "creationTime": time.time(),
+            "lastModifiedTime": time.time(),
+            "baseModelArn": "arn:aws:bedrock:us-east-1::foundation-model/"
+            + body["baseModelIdentifier"],
+        }
+        return 201, {"jobArn": arn}
+
+    def get_log_job(self, identifier: str) -> tuple[int, dict[str, Any]] | None:
+        name = identifier.rsplit("/", 1)[-1]
+        return (200, self.state.log_jobs[name]) if name in self.state.log_jobs else None
+
     def moto_custom_model_path(self, path: str) -> str:
         """moto 5.2.5 names a job's model ``custom-model/MODEL-JOB`` in the job but keys the model
         itself by MODEL; the real service takes either ARN form. Hand moto the key it holds."""
