@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters_local.generation import ChatMessage, Finished, GenerationRequest
+from adapters_local.serving.generation import ChatMessage, Finished, GenerationRequest
 from gateway.canonical import ConverseRequest, StreamEvent, UsageDict
 from gateway.errors import InvalidRequest
 
