@@ -62,6 +62,16 @@ SecurityGroups = Annotated[
 ]
 
 
+def make_typer(help_text: str, **options: Any) -> typer.Typer:
+    """Every (sub)app of the CLI: locals in tracebacks could show credentials; never print them."""
+    settings: dict[str, Any] = {
+        "no_args_is_help": True,
+        "pretty_exceptions_show_locals": False,
+        "rich_markup_mode": None,
+    }
+    return typer.Typer(help=help_text, **{**settings, **options})
+
+
 def out() -> Console:
     return Console(highlight=False, soft_wrap=True)
 

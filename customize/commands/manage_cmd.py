@@ -17,21 +17,14 @@ from customize.commands.common import (
     confirm,
     emit_json,
     finish,
+    make_typer,
     out,
     reported_errors,
     wait_and_show,
 )
 
-
-def _typer(help_text: str) -> typer.Typer:
-    return typer.Typer(
-        help=help_text, no_args_is_help=True, pretty_exceptions_show_locals=False,
-        rich_markup_mode=None,
-    )  # fmt: skip
-
-
-models_app = _typer("Custom and imported models (each is billed for storage until deleted).")
-imports_app = _typer("Bedrock model import jobs.")
+models_app = make_typer("Custom and imported models (each is billed for storage until deleted).")
+imports_app = make_typer("Bedrock model import jobs.")
 
 
 @models_app.command("list")

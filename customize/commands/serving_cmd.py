@@ -19,6 +19,7 @@ from customize.commands.common import (
     confirm,
     emit_json,
     finish,
+    make_typer,
     note,
     out,
     reported_errors,
@@ -63,6 +64,23 @@ def _warn_routing(serving_arn: str, as_json: bool) -> list[str]:
     return names
 
 
+def _delete_serving(
+    state: ServingSnapshot, what: str, delete: Callable[[], None], *, yes: bool, as_json: bool
+) -> None:
+    """Confirm, warn about variants routing to it, delete, and report: for both kinds."""
+    confirm(
+        [f"{state.name}: {what} serving {state.model_arn}"],
+        f"Delete {state.name}?",
+        yes=yes,
+        as_json=as_json,
+    )
+    routing = _warn_routing(state.arn, as_json)
+    delete()
+    if not as_json:
+        out().print(f"deleted {state.arn}")
+    finish({"ok": True, "deleted": state.arn, "variants_affected": routing}, None, as_json)
+
+
 def follow_serving(
     fetch: Callable[[], ServingSnapshot], *, wait: bool, interval: float, as_json: bool
 ) -> tuple[ServingSnapshot, str | None]:
@@ -83,11 +101,10 @@ def follow_serving(
     return state, failure
 
 
-provision_app = typer.Typer(
-    help="Provisioned Throughput for a custom model (or --on-demand), and managing it.",
+provision_app = make_typer(
+    "Provisioned Throughput for a custom model (or --on-demand), and managing it.",
+    no_args_is_help=False,
     invoke_without_command=True,
-    pretty_exceptions_show_locals=False,
-    rich_markup_mode=None,
 )
 
 
@@ -268,25 +285,16 @@ def provision_delete(
     with reported_errors(as_json):
         aws = _aws(region, profile)
         state = get_provisioned(aws.bedrock, arn)
-        confirm(
-            [f"{state.name}: {state.units} unit(s) serving {state.model_arn}"],
-            f"Delete Provisioned Throughput {state.name}?",
+        _delete_serving(
+            state,
+            f"{state.units} unit(s) of Provisioned Throughput",
+            lambda: delete_provisioned(aws.bedrock, state.arn),
             yes=yes,
             as_json=as_json,
         )
-        routing = _warn_routing(state.arn, as_json)
-        delete_provisioned(aws.bedrock, state.arn)
-        if not as_json:
-            out().print(f"deleted {state.arn}")
-        finish({"ok": True, "deleted": state.arn, "variants_affected": routing}, None, as_json)
 
 
-deployments_app = typer.Typer(
-    help="On-demand custom model deployments.",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
-    rich_markup_mode=None,
-)
+deployments_app = make_typer("On-demand custom model deployments.")
 
 
 @deployments_app.command("list")
@@ -339,14 +347,10 @@ def deployments_delete(
     with reported_errors(as_json):
         aws = _aws(region, profile)
         state = get_deployment(aws.bedrock, arn)
-        confirm(
-            [f"{state.name}: serving {state.model_arn}"],
-            f"Delete deployment {state.name}?",
+        _delete_serving(
+            state,
+            "on-demand deployment",
+            lambda: delete_deployment(aws.bedrock, state.arn),
             yes=yes,
             as_json=as_json,
         )
-        routing = _warn_routing(state.arn, as_json)
-        delete_deployment(aws.bedrock, state.arn)
-        if not as_json:
-            out().print(f"deleted {state.arn}")
-        finish({"ok": True, "deleted": state.arn, "variants_affected": routing}, None, as_json)
