@@ -102,6 +102,11 @@ def import_model(
         note(f"folder OK: {_describe(check)}", as_json=as_json)
         for warning in check.warnings:
             note(f"warning: {warning}", as_json=as_json)
+        from customize.costs import import_estimate
+
+        estimate = import_estimate()
+        for line in estimate.lines:
+            note(f"estimate: {line}", as_json=as_json)
         from customize.commands.submit_cmd import parse_tags
 
         options: dict[str, Any] = {}
@@ -131,6 +136,7 @@ def import_model(
             "uploaded_bytes": started.uploaded_bytes,
             "skipped_files": started.skipped_files,
             "check": check.as_dict(),
+            "estimate": estimate.as_dict(),
         }
         failure = None
         if wait:

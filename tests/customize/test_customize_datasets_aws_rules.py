@@ -93,6 +93,31 @@ def test_item1_llama32_is_conversational_and_llama31_prompt_completion(
     assert first["messages"][1] == _text_turn("assistant", "Paris.")
 
 
+# Item 4 -------------------------------------------------------------------------------------
+
+
+def test_item4_model_list_follows_aws_fine_tuning_table(tmp_path: Path, runner: CliRunner) -> None:
+    chats = _write(tmp_path / "chat.jsonl", [CHAT] * 8)
+    nova2 = runner.invoke(app, ["validate", str(chats), "--base", "amazon.nova-2-lite-v1:0:256k"])
+    assert nova2.exit_code == 0, nova2.output
+    assert family_for_model("amazon.nova-2-lite-v1:0:256k").name == "nova-2"
+    llama33 = runner.invoke(
+        app, ["validate", str(chats), "--base", "meta.llama3-3-70b-instruct-v1:0"]
+    )
+    assert llama33.exit_code == 1
+    assert (
+        "cannot be customized here: Llama 3.3 is not in AWS's fine-tuning table" in llama33.stderr
+    )
+    assert family_for_model("amazon.titan-text-premier-v1:0:32k").customization_types == (
+        "FINE_TUNING",
+    )
+    # Distillation teachers and students per AWS's table: Claude 3 Haiku is a student.
+    assert (
+        "DISTILLATION"
+        in family_for_model("anthropic.claude-3-haiku-20240307-v1:0:200k").customization_types
+    )
+
+
 # Item 2 -------------------------------------------------------------------------------------
 
 

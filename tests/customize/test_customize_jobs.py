@@ -208,10 +208,7 @@ def test_type_not_supported_by_family_is_refused(
 ) -> None:
     result = _submit(runner, aws, _dataset(tmp_path), "--type", "CONTINUED_PRE_TRAINING")
     assert result.exit_code == 1
-    assert (
-        "Amazon Nova Micro does not support CONTINUED_PRE_TRAINING"
-        in _json(result)["error"]
-    )
+    assert "Amazon Nova Micro does not support CONTINUED_PRE_TRAINING" in _json(result)["error"]
 
 
 @pytest.mark.parametrize(

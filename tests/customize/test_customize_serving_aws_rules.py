@@ -119,13 +119,16 @@ def test_item3_models_list_and_delete(
     spare = aws.fake.add_custom_model("spare", NOVA)
     aws.fake.serving.polls_to_finish = aws.fake.imports.polls_to_finish = 0
     _ok(runner.invoke(app, ["provision", "--model", served, "--on-demand", "--json", "--wait"]))
-    imported = _ok(
+    payload = _ok(
         runner.invoke(
             app,
             ["import", "--model-dir", str(tiny_llama), "--output", f"s3://{aws.bucket}/imp",
              "--role-arn", aws.role_arn, "--name", "tiny", "--wait", "--json"],
         )
-    )["import"]["imported_model_arn"]  # fmt: skip
+    )  # fmt: skip
+    imported = payload["import"]["imported_model_arn"]
+    # The import says what hosting it costs: CMUs per 5-minute window, from the price table.
+    assert "per 5-minute window" in payload["estimate"]["lines"][0]
     models = _ok(runner.invoke(app, ["models", "list", "--json"]))["models"]
     assert {(m["kind"], m["arn"]) for m in models} >= {
         ("custom", served), ("custom", spare), ("imported", imported)
