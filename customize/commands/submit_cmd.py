@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -43,6 +43,9 @@ from customize.jobs.preflight import (
 )
 from customize.jobs.submit import DataSource, InvocationLogs, JobInputs, plan_job, submit_job
 from customize.s3 import S3Location, parse_s3_uri
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 Base = Annotated[str, typer.Option("--base", help="Base model id or ARN to customize.")]
 Data = Annotated[
@@ -129,7 +132,7 @@ def check_inputs(
     logs: str | None,
     media_bucket: Callable[[], str | None],
     use_log_responses: bool,
-    s3: Any,
+    s3: Callable[[], S3Client],
 ) -> Checked:
     chosen = resolve_family(base, family_name)
     assert chosen is not None  # --base is required
@@ -189,7 +192,7 @@ def _print_estimate(estimate: Estimate, as_json: bool) -> None:
         note(f"estimate: {line}", as_json=as_json)
 
 
-def _lazy_s3(region: str | None, profile: str | None) -> Any:
+def _lazy_s3(region: str | None, profile: str | None) -> Callable[[], S3Client]:
     from customize.aws import AwsContext
 
     aws = AwsContext(region, profile)
