@@ -1,4 +1,4 @@
-"""The FastAPI application: lifespan-owned clients, routers, the exception handler."""
+"""The FastAPI application: lifespan-owned clients and pipeline, routers, the exception handler."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ from fastapi import FastAPI
 from gateway import handlers
 from gateway.auth import build_key_store
 from gateway.config import GatewayConfig, load_config
+from gateway.pipeline.admit import AdmitStage
+from gateway.pipeline.attempt import AttemptStage
+from gateway.pipeline.pipeline import Pipeline
+from gateway.pipeline.route import RouteStage
+from gateway.pipeline.settle import Settle, SettleHook
 from gateway.providers.base import BedrockOptions, Provider
 from gateway.providers.local import Loader, LocalProvider, default_loader
-from gateway.router import Router
-from gateway.routes import bedrock, health, openai
+from gateway.routes import admin, bedrock, health, openai
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
 from gateway.targets import Kind
@@ -27,7 +31,12 @@ def create_app(
     settings: Settings | None = None,
     *,
     local_loader: Loader = default_loader,
+    admit_stages: list[AdmitStage] | None = None,
+    settle_hooks: list[SettleHook] | None = None,
 ) -> FastAPI:
+    """``admit_stages`` may refuse a call before any upstream attempt; ``settle_hooks`` run once
+    per call with its outcome (tests pass a recorder here). Both come after the built-in ones
+    (none yet)."""
     settings = settings or get_settings()
     config = load_config(settings)  # fail before serving, with the file/key/reason
 
@@ -35,19 +44,29 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             providers = await _open_providers(stack, settings, config, local_loader)
-            router = Router(
-                config.aliases, providers, RegistryResolver(settings.home / "variants.sqlite")
+            settle = Settle(settle_hooks or [])
+            stack.push_async_callback(settle.drain)
+            pipeline = Pipeline(
+                admit=[*(admit_stages or [])],
+                route=RouteStage(
+                    config.routes(), RegistryResolver(settings.home / "variants.sqlite")
+                ),
+                attempt=AttemptStage(providers),
+                settle=settle,
             )
             keys = build_key_store(settings.home, settings.dev_key, settings.auth_disabled)
-            app.state.strata = GatewayState(settings, keys, router, providers)
-            log.info("gateway ready to accept requests; aliases: %s", ", ".join(router.aliases))
+            app.state.strata = GatewayState(settings, keys, pipeline, providers)
+            log.info(
+                "gateway ready to accept requests; aliases: %s",
+                ", ".join(pipeline.route.aliases),
+            )
             yield
 
     app = FastAPI(
         title="Strata gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     handlers.install(app)
-    app.router.routes.extend([*health.routes, *openai.routes, *bedrock.routes])
+    app.router.routes.extend([*health.routes, *openai.routes, *bedrock.routes, *admin.routes])
     return app
 
 
@@ -59,16 +78,21 @@ async def _open_providers(
 ) -> dict[Kind, Provider]:
     from gateway.providers.bedrock import BedrockProvider
     from gateway.providers.bedrock_direct import DirectBedrockProvider
+    from gateway.providers.bedrock_regions import RegionalBedrock
     from gateway.wire.blobs import runtime_shapes
 
     runtime_shapes()  # read botocore's model now rather than on the first Bedrock-native call
     local = LocalProvider(config.local.bases, local_loader)
     stack.callback(local.close)
+    bedrock_regions: set[str | None] = set()
     # Only models some alias names are loaded at start; others load on first use.
-    for targets in config.aliases.values():
-        for target in targets:
-            if target.kind == "local":
-                local.preload(target.model)
+    for entry in config.aliases.values():
+        for chain in entry.chains():
+            for target in chain:
+                if target.kind == "local":
+                    local.preload(target.model)
+                elif target.kind == "bedrock":
+                    bedrock_regions.add(target.region)
     transport = DirectBedrockProvider if settings.bedrock_transport == "direct" else BedrockProvider
     options = BedrockOptions(
         region=config.bedrock.region or settings.aws_region,
@@ -76,8 +100,11 @@ async def _open_providers(
         connect_timeout=settings.bedrock_connect_timeout_s,
         read_timeout=settings.bedrock_read_timeout_s,
         max_connections=settings.bedrock_max_connections,
-        max_attempts=settings.bedrock_max_attempts,
     )
-    bedrock = await transport.open(stack, options)
+    bedrock = RegionalBedrock(stack, options, transport.open)
+    # Regions the config names are opened now, so the first request does not pay for it; any
+    # other region (a target named in a request) opens on first use.
+    for region in sorted(bedrock_regions, key=str):
+        await bedrock.client(region or options.region)
     providers: dict[Kind, Provider] = {"local": local, "bedrock": bedrock}
     return providers

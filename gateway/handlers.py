@@ -29,7 +29,7 @@ def is_bedrock_surface(path: str) -> bool:
 
 
 def error_response(path: str, exc: StrataError) -> Response:
-    headers = exc.headers()
+    headers = {**exc.headers(), **exc.response_headers}
     if is_bedrock_surface(path):
         headers["x-amzn-ErrorType"] = exc.bedrock_code + _BEDROCK_NAMESPACE
         return json_response({"message": exc.message}, exc.status, headers)

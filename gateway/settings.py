@@ -33,8 +33,6 @@ class Settings(BaseSettings):
     # of aiobotocore's CPU per call (bench/README.md); "aiobotocore": the aiobotocore client.
     # "aioboto3", this transport's name before aioboto3 was dropped, is accepted as an alias.
     bedrock_transport: Literal["direct", "aiobotocore"] = "direct"
-    # botocore's own retries (standard mode) until the gateway's retry policy replaces them.
-    bedrock_max_attempts: int = Field(default=3, ge=1)
     log_level: str = "INFO"
 
     @field_validator("bedrock_transport", mode="before")

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from gateway.auth import KeyStore
+from gateway.pipeline.pipeline import Pipeline
 from gateway.providers.base import Provider
-from gateway.router import Router
 from gateway.settings import Settings
 from gateway.targets import Kind
 
@@ -17,7 +17,7 @@ from gateway.targets import Kind
 class GatewayState:
     settings: Settings
     keys: KeyStore
-    router: Router
+    pipeline: Pipeline
     providers: dict[Kind, Provider] = field(default_factory=dict)
 
     def ready(self) -> dict[str, bool]:
