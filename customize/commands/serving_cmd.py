@@ -64,6 +64,15 @@ def _warn_routing(serving_arn: str, as_json: bool) -> list[str]:
     return names
 
 
+def _show(key: str, items: list[ServingSnapshot], as_json: bool) -> None:
+    if as_json:
+        emit_json({"ok": True, key: [item.as_dict() for item in items]})
+        return
+    for item in items:
+        units = f"  units={item.units}" if item.units is not None else ""
+        out().print(f"{item.arn}  {item.status}{units}  model={item.model_arn}")
+
+
 def _delete_serving(
     state: ServingSnapshot, what: str, delete: Callable[[], None], *, yes: bool, as_json: bool
 ) -> None:
@@ -235,12 +244,7 @@ def provision_list(
     from customize.serving.provision import list_provisioned
 
     with reported_errors(as_json):
-        items = list_provisioned(_aws(region, profile).bedrock)
-        if as_json:
-            emit_json({"ok": True, "provisioned": [item.as_dict() for item in items]})
-            return
-        for item in items:
-            out().print(f"{item.arn}  {item.status}  units={item.units}  model={item.model_arn}")
+        _show("provisioned", list_provisioned(_aws(region, profile).bedrock), as_json)
 
 
 @provision_app.command("update")
@@ -305,12 +309,7 @@ def deployments_list(
     from customize.serving.provision import list_deployments
 
     with reported_errors(as_json):
-        items = list_deployments(_aws(region, profile).bedrock)
-        if as_json:
-            emit_json({"ok": True, "deployments": [item.as_dict() for item in items]})
-            return
-        for item in items:
-            out().print(f"{item.arn}  {item.status}  model={item.model_arn}")
+        _show("deployments", list_deployments(_aws(region, profile).bedrock), as_json)
 
 
 @deployments_app.command("update")
