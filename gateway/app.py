@@ -16,7 +16,7 @@ from gateway.config import GatewayConfig, load_config
 from gateway.providers.base import BedrockOptions, Provider
 from gateway.providers.local import Loader, LocalProvider, default_loader
 from gateway.router import Router
-from gateway.routes import bedrock, health, openai
+from gateway.routes import bedrock, health, models, openai
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
 from gateway.targets import Kind
@@ -41,9 +41,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             providers, loading = await _open_providers(stack, settings, config, local_loader)
-            router = Router(config.aliases, providers, RegistryResolver(home / "variants.sqlite"))
+            variants = RegistryResolver(home / "variants.sqlite")
+            router = Router(config.aliases, providers, variants)
             state = GatewayState(
-                settings, keys, router, providers, auth_disabled=isinstance(keys, OpenAccess)
+                settings,
+                keys,
+                router,
+                providers,
+                auth_disabled=isinstance(keys, OpenAccess),
+                variants=variants,
             )
             app.state.strata = state
             checks = asyncio.ensure_future(state.check_aws_credentials())
@@ -71,7 +77,7 @@ def create_app(
         redirect_slashes=False,
     )
     handlers.install(app)
-    app.router.routes.extend([*health.routes, *openai.routes, *bedrock.routes])
+    app.router.routes.extend([*health.routes, *openai.routes, *models.routes, *bedrock.routes])
     return app
 
 

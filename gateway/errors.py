@@ -7,6 +7,7 @@
     ├── Forbidden                 403  a key without the right scope (admin routes)
     ├── NotFound                  404  unknown alias, target or route
     ├── MethodNotAllowed          405  a known route called with another method; carries Allow
+    ├── RequestTimeout            408  the client sent its body too slowly
     ├── PayloadTooLarge           413  body over the configured limit
     ├── RateLimited               429  our own limits; carries Retry-After
     ├── UpstreamError             502  the provider failed in a way we cannot name better
@@ -93,6 +94,12 @@ class MethodNotAllowed(StrataError):
 
     def headers(self) -> dict[str, str]:
         return {"Allow": self.allow}
+
+
+class RequestTimeout(StrataError):
+    status = 408
+    bedrock_code = "ValidationException"
+    openai_type = "invalid_request_error"
 
 
 class PayloadTooLarge(StrataError):

@@ -12,6 +12,7 @@ from gateway.providers.base import Provider
 from gateway.router import Router
 from gateway.settings import Settings
 from gateway.targets import Kind
+from gateway.variants import RegistryResolver
 
 
 @dataclass
@@ -21,6 +22,7 @@ class GatewayState:
     router: Router
     providers: dict[Kind, Provider] = field(default_factory=dict)
     auth_disabled: bool = False
+    variants: RegistryResolver | None = None
     # None until the credential chain has been looked at (it may query instance metadata).
     aws_credentials: bool | None = None
 

@@ -1,4 +1,4 @@
-"""OpenAI-compatible surface: ``/v1/chat/completions`` and ``/v1/models``."""
+"""OpenAI-compatible surface: ``/v1/chat/completions`` (models: ``routes/models.py``)."""
 
 from __future__ import annotations
 
@@ -78,21 +78,6 @@ async def _chunks(
     yield _DONE
 
 
-async def list_models(request: Request) -> Response:
-    state = get_state(request)
-    principal(request, state)
-    return json_response(
-        {
-            "object": "list",
-            "data": [
-                {"id": alias, "object": "model", "created": 0, "owned_by": "strata"}
-                for alias in state.router.aliases
-            ],
-        }
-    )
-
-
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-    Route("/v1/models", list_models, methods=["GET"]),
 ]

@@ -48,8 +48,15 @@ def invalid_from(exc: ValidationError) -> InvalidRequest:
     """The first problem, named by its path (``messages.0.content``), plus a count of the rest.
     Never the offending value: messages reach logs and values are request data."""
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
-    first = errors[0]
-    param = ".".join(str(p) for p in first["loc"] if _is_field(p)) or None
+    paths = [tuple(p for p in e["loc"] if _is_field(p)) for e in errors]
+    # A union reports one error per member (``str``, then ``list``...): the deepest one under
+    # the first path says where the value went wrong (``messages.0.content.0``, not ``content``).
+    best = max(
+        (i for i, p in enumerate(paths) if p[: len(paths[0])] == paths[0]),
+        key=lambda i: len(paths[i]),
+    )
+    first = errors[best]
+    param = ".".join(str(p) for p in paths[best]) or None
     message = f"{param}: {first['msg']}" if param else str(first["msg"])
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
