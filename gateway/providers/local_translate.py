@@ -68,8 +68,10 @@ def _refuse_unsupported(request: ConverseRequest) -> None:
     fields = request.model_fields_set | set(request.model_extra or {})
     for name, openai_name in _CONVERSE_REFUSED.items():
         if name in fields and getattr(request, name, None) is not None:
-            param = openai_name or name
-            raise InvalidRequest(f"{param}: not supported by local models", param=param)
+            shown = f"{openai_name} ({name})" if openai_name else name
+            raise InvalidRequest(
+                f"{shown}: not supported by local models", param=openai_name or name
+            )
     for name in request.options:
         if name not in _OPTIONS_HONOURED:
             raise InvalidRequest(f"{name}: not supported by local models", param=name)
