@@ -148,12 +148,12 @@ def main() -> None:
     for name in ("clean", "mixed"):
         r = report[name]
         print(
-            f"{name:6} {r['ordinary_requests']:4d} ordinary requests  p50 {r['p50_ms']:8.1f} ms  p99 {r['p99_ms']:8.1f} ms"
+            f"{name:6} {r['ordinary_requests']:4d} ordinary requests"
+            f"  p50 {r['p50_ms']:8.1f} ms  p99 {r['p99_ms']:8.1f} ms"
         )
     print(f"p99 mixed / clean: {report['p99_ratio_mixed_over_clean']}")
-    print(
-        f"hostile statuses: {report['hostile_statuses']}; wrong ordinary answers: {report['ordinary_answers_wrong']}"
-    )
+    print(f"hostile statuses: {report['hostile_statuses']}")
+    print(f"wrong ordinary answers: {report['ordinary_answers_wrong']}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 
