@@ -196,3 +196,13 @@ def test_auth_disabled_accepts_requests_without_a_header(
         assert httpx.post(url + CONVERSE, json=converse()).status_code == 200
         assert httpx.get(url + "/readyz").json()["auth"] == "DISABLED"
     assert "AUTHENTICATION IS DISABLED" in caplog.text
+
+
+def test_openai_temperature_over_one_to_a_bedrock_target_is_a_clear_400(
+    gateway: str, wire: BedrockWireServer
+) -> None:
+    """Item 13: OpenAI's range is 0-2 and local models take it; Bedrock takes 0-1 and refuses
+    more with a ValidationException, which reaches the caller as a 400 naming the field."""
+    r = httpx.post(gateway + CHAT, headers=AUTH, json=chat(temperature=1.5))
+    assert r.status_code == 400, r.text
+    assert "temperature" in r.json()["error"]["message"]
