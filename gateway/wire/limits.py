@@ -77,9 +77,7 @@ def _check(value: Any, shape: Shape, path: str) -> None:
         _scalar(value, shape, path)
 
 
-def _structure(
-    value: Any, shape: StructureShape, members: dict[str, Shape], path: str
-) -> None:
+def _structure(value: Any, shape: StructureShape, members: dict[str, Shape], path: str) -> None:
     if not isinstance(value, dict):
         raise _fail(path, "Member must be an object")
     prefix = f"{path}." if path else ""
@@ -130,22 +128,21 @@ def _conversation_rules(body: dict[str, Any]) -> None:
             "that starts with a user message.",
             param="messages.0.role",
         )
-    for i, message in enumerate(messages):
-        for j, block in enumerate(message.get("content") or ()):
-            text = block.get("text")
-            if isinstance(text, str) and not text.strip():
-                raise InvalidRequest(
-                    f"The text field in the ContentBlock object at messages.{i}.content.{j} "
-                    "is blank. Add text to the text field, and try again.",
-                    param=f"messages.{i}.content.{j}.text",
-                )
-    for k, block in enumerate(body.get("system") or ()):
+    blocks = [
+        (block, "ContentBlock", f"messages.{i}.content.{j}")
+        for i, message in enumerate(messages)
+        for j, block in enumerate(message.get("content") or ())
+    ]
+    blocks += [
+        (b, "SystemContentBlock", f"system.{k}") for k, b in enumerate(body.get("system") or ())
+    ]
+    for block, kind, where in blocks:
         text = block.get("text")
         if isinstance(text, str) and not text.strip():
             raise InvalidRequest(
-                f"The text field in the SystemContentBlock object at system.{k} is blank. "
-                "Add text to the text field, and try again.",
-                param=f"system.{k}.text",
+                f"The text field in the {kind} object at {where} is blank. Add text to the "
+                "text field, and try again.",
+                param=f"{where}.text",
             )
 
 
