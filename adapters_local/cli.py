@@ -39,8 +39,8 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _run(settings_kwargs: dict[str, Any], resume: bool) -> None:
-    from adapters_local.data import DataError
-    from adapters_local.models import ModelError
+    from adapters_local.data.records import DataError
+    from adapters_local.models.loading import ModelError
     from adapters_local.training.checkpoint import ResumeError
     from adapters_local.training.loop import train
     from adapters_local.training.settings import TrainSettings
@@ -172,7 +172,7 @@ def export_command(
     dtype: Annotated[str, typer.Option(help="bf16, fp16 or fp32.")] = "bf16",
 ) -> None:
     """Merge a LoRA into its base and write a folder Bedrock Custom Model Import accepts."""
-    from adapters_local.export import ExportError, export_merged
+    from adapters_local.export.merge import ExportError, export_merged
 
     try:
         result = export_merged(base, adapter, out, dtype)

@@ -67,7 +67,7 @@ def run_ours(args: argparse.Namespace, data: Path, out: Path) -> dict[str, Any]:
 
 
 def report_device(device: str | None) -> str:
-    from adapters_local.models import pick_device
+    from adapters_local.models.loading import pick_device
 
     return pick_device(device)
 
@@ -79,9 +79,9 @@ def run_hf(args: argparse.Namespace, data: Path, out: Path) -> dict[str, Any]:
     from peft import LoraConfig, get_peft_model
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-    from adapters_local.chat_format import training_example
-    from adapters_local.data import read_jsonl
-    from adapters_local.models import load_model, load_tokenizer, resolve_base
+    from adapters_local.data.chat_format import training_example
+    from adapters_local.data.records import read_jsonl
+    from adapters_local.models.loading import load_model, load_tokenizer, resolve_base
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -190,9 +190,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _mean_tokens(base: str, data: Path) -> float:
-    from adapters_local.chat_format import training_example
-    from adapters_local.data import read_jsonl
-    from adapters_local.models import load_tokenizer, resolve_base
+    from adapters_local.data.chat_format import training_example
+    from adapters_local.data.records import read_jsonl
+    from adapters_local.models.loading import load_tokenizer, resolve_base
 
     tokenizer = load_tokenizer(resolve_base(base))
     records = read_jsonl(data)

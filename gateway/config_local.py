@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapters_local.compose import CompositionError, Stack, WeightedLora, parse_composition
+from adapters_local.serving.compose import CompositionError, Stack, WeightedLora, parse_composition
 
 if TYPE_CHECKING:
     from gateway.config import LocalBase

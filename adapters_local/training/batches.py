@@ -8,9 +8,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adapters_local.chat_format import training_example
-from adapters_local.data import Record
-from adapters_local.packing import Example, PackedRow, pack
+from adapters_local.data.chat_format import training_example
+from adapters_local.data.packing import Example, PackedRow, pack
+from adapters_local.data.records import Record
 
 
 @dataclass(frozen=True)

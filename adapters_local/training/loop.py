@@ -15,8 +15,8 @@ from typing import Any
 
 from rich.console import Console
 
-from adapters_local.data import file_sha256, read_jsonl
-from adapters_local.models import load_model, load_tokenizer, pick_device, resolve_base
+from adapters_local.data.records import file_sha256, read_jsonl
+from adapters_local.models.loading import load_model, load_tokenizer, pick_device, resolve_base
 from adapters_local.training import checkpoint as ckpt
 from adapters_local.training.batches import (
     PackedData,
@@ -267,7 +267,7 @@ def _finish(
 
 
 def _exact_match(run: _Run) -> float:
-    from adapters_local.evaluate import Reference, exact_match
+    from adapters_local.training.evaluate import Reference, exact_match
 
     assert run.settings.eval_data is not None
     records = read_jsonl(run.settings.eval_data)[: run.settings.max_eval_items]

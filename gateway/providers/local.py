@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING
 
-from adapters_local.generation import (
+from adapters_local.serving.generation import (
     Failed,
     Finished,
     GenerationEvent,
@@ -38,7 +38,9 @@ Loader = Callable[[str, Mapping[str, str]], InferenceEngine]
 
 
 def default_loader(path: str, adapters: Mapping[str, str]) -> InferenceEngine:
-    from adapters_local.engine import load_engine  # torch is imported only when a model loads
+    from adapters_local.serving.engine import (
+        load_engine,  # torch is imported only when a model loads
+    )
 
     return load_engine(path, dict(adapters))
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters_local.generation import GenerationRequest, InferenceEngine
+from adapters_local.serving.generation import GenerationRequest, InferenceEngine
 from gateway.errors import ContextLengthExceeded
 
 log = logging.getLogger("strata.local")

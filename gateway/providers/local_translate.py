@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters_local.generation import ChatMessage, Finished, GenerationRequest
+from adapters_local.serving.generation import ChatMessage, Finished, GenerationRequest
 from gateway.canonical import ConverseRequest, StreamEvent, UsageDict
 from gateway.errors import InvalidRequest
 

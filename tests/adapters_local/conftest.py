@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adapters_local.tasks import NEW_TASKS, Item, make_items, to_jsonl_record, words_of
+from adapters_local.data.tasks import NEW_TASKS, Item, make_items, to_jsonl_record, words_of
 
 TRAIN_ITEMS = 2500
 EVAL_ITEMS = 100

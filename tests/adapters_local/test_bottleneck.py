@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from adapters_local.bottleneck.config import BottleneckConfig
 from adapters_local.bottleneck.modules import BottleneckAdapter, BottleneckHost
 from adapters_local.cli import train_app
-from adapters_local.evaluate import Reference, exact_match, user_turn
-from adapters_local.models import BUILTIN_DIR, load_model, load_tokenizer
+from adapters_local.models.loading import BUILTIN_DIR, load_model, load_tokenizer
+from adapters_local.training.evaluate import Reference, exact_match, user_turn
 
 LEARNED = 0.7  # held-out exact match after 300 CPU steps; see the report for measured figures
 
@@ -96,7 +96,7 @@ def test_generation_with_and_without_kv_cache_is_identical(
         folder = request.getfixturevalue("bottleneck_houlsby").folder
     model, host = _with_adapter(folder)
     tokenizer = load_tokenizer(BUILTIN_DIR)
-    from adapters_local.chat_format import prompt_ids
+    from adapters_local.data.chat_format import prompt_ids
 
     prompts = [prompt_ids(tokenizer, user_turn(i.prompt)) for i in task_data["rot13"].eval_items]
     outputs = {}

@@ -6,11 +6,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from adapters_local.builtin_build import held_out_items, main, references
-from adapters_local.compat import TOKENIZER_CLASSES_4X
-from adapters_local.evaluate import greedy_answers
-from adapters_local.models import BUILTIN_DIR, load_model, load_tokenizer
-from adapters_local.tasks import BUILTIN_TASKS, make_items, words_of
+from adapters_local.data.tasks import BUILTIN_TASKS, make_items, words_of
+from adapters_local.models.compat import TOKENIZER_CLASSES_4X
+from adapters_local.models.loading import BUILTIN_DIR, load_model, load_tokenizer
+from adapters_local.training.builtin_build import held_out_items, main, references
+from adapters_local.training.evaluate import greedy_answers
 
 
 def test_builtin_answers_held_out_items_of_every_task() -> None:
@@ -30,7 +30,7 @@ def test_builtin_answers_held_out_items_of_every_task() -> None:
 def test_held_out_words_never_appear_in_training_stream() -> None:
     from itertools import islice
 
-    from adapters_local.tasks import item_stream
+    from adapters_local.data.tasks import item_stream
 
     held = words_of(held_out_items())
     stream = item_stream(BUILTIN_TASKS, 0, exclude=held)

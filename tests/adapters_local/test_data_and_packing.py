@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters_local.compose import CompositionError, Stack, WeightedLora, parse_composition
-from adapters_local.data import DataError, read_jsonl
-from adapters_local.generation import ChatMessage
-from adapters_local.packing import IGNORE, Example, pack, padding_fraction
+from adapters_local.data.packing import IGNORE, Example, pack, padding_fraction
+from adapters_local.data.records import DataError, read_jsonl
+from adapters_local.serving.compose import CompositionError, Stack, WeightedLora, parse_composition
+from adapters_local.serving.generation import ChatMessage
 
 
 def _write(path: Path, lines: list[object]) -> Path:
@@ -104,7 +104,8 @@ def test_engine_and_cli_modules_import_without_torch() -> None:
     import sys
 
     code = (
-        "import sys, adapters_local.engine, adapters_local.cli, adapters_local.generation; "
+        "import sys, adapters_local.serving.engine, adapters_local.cli; "
+        "import adapters_local.serving.generation; "
         "heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]; "
         "print(heavy); sys.exit(1 if heavy else 0)"
     )

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from adapters_local.chat_format import prompt_ids
-from adapters_local.engine import load_engine
-from adapters_local.generation import (
+from adapters_local.data.chat_format import prompt_ids
+from adapters_local.data.tasks import NEW_TASKS
+from adapters_local.serving.engine import load_engine
+from adapters_local.serving.generation import (
     ChatMessage,
     Failed,
     Finished,
@@ -20,7 +21,6 @@ from adapters_local.generation import (
     GenerationRequest,
     TextDelta,
 )
-from adapters_local.tasks import NEW_TASKS
 
 WAIT_S = 300  # a ceiling for a hung engine, not a timing assertion
 
@@ -201,7 +201,7 @@ def test_folder_without_chat_template_is_refused_at_load(tmp_path: Path) -> None
     import json
     import shutil
 
-    from adapters_local.models import BUILTIN_DIR, ModelError
+    from adapters_local.models.loading import BUILTIN_DIR, ModelError
 
     folder = tmp_path / "no-template"
     shutil.copytree(BUILTIN_DIR, folder)

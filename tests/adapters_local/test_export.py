@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from adapters_local.chat_format import prompt_ids
 from adapters_local.cli import export_command
-from adapters_local.compat import TOKENIZER_CLASSES_4X
-from adapters_local.evaluate import greedy_answers, user_turn
-from adapters_local.export import ExportError, export_merged
-from adapters_local.models import BUILTIN_DIR, load_model, load_tokenizer
+from adapters_local.data.chat_format import prompt_ids
+from adapters_local.export.merge import ExportError, export_merged
+from adapters_local.models.compat import TOKENIZER_CLASSES_4X
+from adapters_local.models.loading import BUILTIN_DIR, load_model, load_tokenizer
+from adapters_local.training.evaluate import greedy_answers, user_turn
 from customize.imports.check import check_import_folder
 
 

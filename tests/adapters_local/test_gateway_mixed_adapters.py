@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pytest
 
-from adapters_local.tasks import NEW_TASKS
+from adapters_local.data.tasks import NEW_TASKS
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.gateway.harness import TEST_KEY, serve

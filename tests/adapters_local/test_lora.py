@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters_local.cli import train_app
-from adapters_local.evaluate import Reference, exact_match, user_turn
-from adapters_local.models import BUILTIN_DIR, load_model, load_tokenizer
+from adapters_local.models.loading import BUILTIN_DIR, load_model, load_tokenizer
+from adapters_local.training.evaluate import Reference, exact_match, user_turn
 
 
 def _refs(data: Any) -> list[Reference]:

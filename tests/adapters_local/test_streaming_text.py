@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from adapters_local.char_tokenizer import save_tokenizer_files
-from adapters_local.streaming_text import IncrementalDecoder, StopMatcher
+from adapters_local.models.char_tokenizer import save_tokenizer_files
+from adapters_local.serving.streaming_text import IncrementalDecoder, StopMatcher
 
 
 def _byte_level_tokenizer() -> Any:

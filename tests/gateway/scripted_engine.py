@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from adapters_local.generation import (
+from adapters_local.serving.generation import (
     EngineStats,
     Failed,
     Finished,

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters_local.generation import InferenceEngine
+from adapters_local.serving.generation import InferenceEngine
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.fakes.bedrock_wire import BedrockWireServer

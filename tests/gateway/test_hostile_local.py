@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters_local.generation import (
+from adapters_local.serving.generation import (
     ChatMessage,
     Failed,
     Finished,
@@ -36,7 +36,7 @@ NEEDS_ENGINE = pytest.mark.xfail(strict=True, reason="needs issue-14 engine fix"
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[InferenceEngine]:
-    from adapters_local.engine import load_engine
+    from adapters_local.serving.engine import load_engine
 
     loaded = load_engine("builtin")
     yield loaded

@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from adapters_local.generation import InferenceEngine
+from adapters_local.serving.generation import InferenceEngine
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.gateway.harness import TEST_KEY, serve

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 
-from adapters_local.generation import InferenceEngine
+from adapters_local.serving.generation import InferenceEngine
 from gateway.app import create_app
 from gateway.config import load_config
 from gateway.settings import Settings

@@ -12,9 +12,9 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from adapters_local.batch_runner import Job, emit_quietly, run_batch
-from adapters_local.generation import Emit, EngineStats, Failed, GenerationRequest
-from adapters_local.served_model import ServedModel
+from adapters_local.serving.batch_runner import Job, emit_quietly, run_batch
+from adapters_local.serving.generation import Emit, EngineStats, Failed, GenerationRequest
+from adapters_local.serving.served_model import ServedModel
 
 _STOP = object()
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters_local.chat_format import prompt_ids
-from adapters_local.generation import (
+from adapters_local.data.chat_format import prompt_ids
+from adapters_local.serving.generation import (
     Emit,
     Failed,
     Finished,
@@ -22,9 +22,9 @@ from adapters_local.generation import (
     StopReason,
     TextDelta,
 )
-from adapters_local.sampling import choose, is_greedy
-from adapters_local.served_model import Route, ServedModel
-from adapters_local.streaming_text import IncrementalDecoder, StopMatcher
+from adapters_local.serving.sampling import choose, is_greedy
+from adapters_local.serving.served_model import Route, ServedModel
+from adapters_local.serving.streaming_text import IncrementalDecoder, StopMatcher
 
 
 @dataclass

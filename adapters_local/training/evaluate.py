@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adapters_local.chat_format import prompt_ids
-from adapters_local.generation import ChatMessage
+from adapters_local.data.chat_format import prompt_ids
+from adapters_local.data.messages import ChatMessage
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Build the built-in model: a small Llama trained from scratch on synthetic string tasks.
 
-Run ``python -m adapters_local.builtin_build --out DIR`` to regenerate ``adapters_local/builtin``.
+Run ``python -m adapters_local.training.builtin_build --out DIR`` to regenerate
+``adapters_local/models/builtin``.
 Everything is seeded (data, initialisation, order), so the same seed, steps and thread count give
 the same weights.
 """
@@ -16,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters_local.char_tokenizer import END, PAD, save_tokenizer_files, vocabulary
-from adapters_local.chat_format import training_example
-from adapters_local.compat import rewrite_config_for_4x
-from adapters_local.evaluate import Reference, exact_match, user_turn
-from adapters_local.packing import pack
-from adapters_local.tasks import BUILTIN_TASKS, Item, item_stream, make_items, words_of
+from adapters_local.data.chat_format import training_example
+from adapters_local.data.packing import pack
+from adapters_local.data.tasks import BUILTIN_TASKS, Item, item_stream, make_items, words_of
+from adapters_local.models.char_tokenizer import END, PAD, save_tokenizer_files, vocabulary
+from adapters_local.models.compat import rewrite_config_for_4x
+from adapters_local.training.evaluate import Reference, exact_match, user_turn
 
 HELD_OUT_SEED = 7_777
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +48,10 @@ def load_model(path: Path, device: str, dtype: Any = None) -> Any:
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     model: Any = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
     return model.to(device)
+
+
+def is_lora_folder(folder: Path) -> bool:
+    config = folder / "adapter_config.json"
+    if not config.is_file():
+        return False
+    return str(json.loads(config.read_text()).get("peft_type", "")).upper() == "LORA"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from adapters_local.generation import ChatMessage
-from adapters_local.packing import IGNORE, Example
+from adapters_local.data.messages import ChatMessage
+from adapters_local.data.packing import IGNORE, Example
 
 
 def _as_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:

@@ -11,14 +11,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-Role = Literal["system", "user", "assistant"]
+from adapters_local.data.messages import ChatMessage, Role
+
+__all__ = [
+    "ChatMessage",
+    "Emit",
+    "EngineStats",
+    "Failed",
+    "Finished",
+    "GenerationEvent",
+    "GenerationRequest",
+    "InferenceEngine",
+    "PromptTooLong",
+    "Role",
+    "StopReason",
+    "TextDelta",
+]
+
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence"]
-
-
-@dataclass(frozen=True)
-class ChatMessage:
-    role: Role
-    content: str
 
 
 @dataclass(frozen=True)

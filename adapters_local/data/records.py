@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters_local.generation import ChatMessage, Role
+from adapters_local.data.messages import ChatMessage, Role
 
 _ROLES: tuple[Role, ...] = ("system", "user", "assistant")
 

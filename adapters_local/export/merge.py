@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters_local.bottleneck.config import is_bottleneck_folder
-from adapters_local.compat import DTYPE_NAMES, config_for_4x, tokenizer_config_for_4x
-from adapters_local.models import ModelError, resolve_base
-from adapters_local.served_model import is_lora_folder
+from adapters_local.models.compat import DTYPE_NAMES, config_for_4x, tokenizer_config_for_4x
+from adapters_local.models.loading import ModelError, is_lora_folder, resolve_base
 
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -62,7 +61,7 @@ def export_merged(base: str, adapter: Path, out: Path, dtype: str = "bf16") -> E
         base_path = resolve_base(base)
     except ModelError as exc:
         raise ExportError(str(exc)) from None
-    from adapters_local.models import load_model
+    from adapters_local.models.loading import load_model
 
     # Merge in fp32 on the CPU (exact), then cast once.
     model = load_model(base_path, "cpu", torch.float32)

@@ -8,14 +8,19 @@ mixes become new peft adapters through ``add_weighted_adapter``.
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from adapters_local.bottleneck.config import is_bottleneck_folder
-from adapters_local.models import ModelError, load_model, load_tokenizer, resolve_base
+from adapters_local.models.loading import (
+    ModelError,
+    is_lora_folder,
+    load_model,
+    load_tokenizer,
+    resolve_base,
+)
 
 BASE_ROW = "__base__"  # peft's name for "no LoRA" in a mixed batch
 
@@ -24,13 +29,6 @@ BASE_ROW = "__base__"  # peft's name for "no LoRA" in a mixed batch
 class Route:
     lora: str | None = None
     bottleneck: str | None = None
-
-
-def is_lora_folder(folder: Path) -> bool:
-    config = folder / "adapter_config.json"
-    if not config.is_file():
-        return False
-    return str(json.loads(config.read_text()).get("peft_type", "")).upper() == "LORA"
 
 
 class ServedModel:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from adapters_local.served_model import ServedModel
+    from adapters_local.serving.served_model import ServedModel
 
 
 class CompositionError(ValueError):

@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapters_local.compose import parse_composition
+from adapters_local.serving.compose import parse_composition
 
 if TYPE_CHECKING:
-    from adapters_local.engine_worker import LocalEngine
+    from adapters_local.serving.engine_worker import LocalEngine
 
 
 def load_engine(
@@ -29,9 +29,9 @@ def load_engine(
     Up to ``max_batch_size`` waiting requests run together in one batch.
     Raises ``adapters_local.models.ModelError`` with a one-line message for unusable folders.
     """
-    from adapters_local.engine_worker import LocalEngine
-    from adapters_local.models import pick_device
-    from adapters_local.served_model import ServedModel
+    from adapters_local.models.loading import pick_device
+    from adapters_local.serving.engine_worker import LocalEngine
+    from adapters_local.serving.served_model import ServedModel
 
     model = ServedModel(base, pick_device(device))
     folders = {n: v for n, v in (adapters or {}).items() if parse_composition(str(v)) is None}
@@ -46,6 +46,6 @@ def load_engine(
 
 
 def _is_lora(folder: str | Path) -> bool:
-    from adapters_local.served_model import is_lora_folder
+    from adapters_local.models.loading import is_lora_folder
 
     return is_lora_folder(Path(folder))
