@@ -55,10 +55,22 @@ MALFORMED = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def gateway(tmp_path: Path, wire: BedrockWireServer, aws_credentials: None) -> Iterator[str]:
-    with serve(create_app(bedrock_settings(tmp_path, wire))) as url:
-        yield url
+@pytest.fixture(scope="module")
+def wire() -> Iterator[BedrockWireServer]:
+    with BedrockWireServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory, wire: BedrockWireServer) -> Iterator[str]:
+    """One gateway for the module (they are read-only cases); its upstream client keeps the
+    dummy credentials it found at start."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "secret-example")
+        settings = bedrock_settings(tmp_path_factory.mktemp("wire"), wire)
+        with serve(create_app(settings)) as url:
+            yield url
 
 
 @pytest.mark.parametrize(("name", "body", "param"), MALFORMED, ids=[c[0] for c in MALFORMED])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -26,6 +26,7 @@ from adapters_local.serving.generation import (
 from bench.hostile_mix import hostile_mix
 from gateway.app import create_app
 from gateway.settings import Settings
+from tests.gateway.conftest import loader_of
 from tests.gateway.harness import TEST_KEY, serve
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
@@ -35,21 +36,14 @@ NEEDS_ENGINE = pytest.mark.xfail(strict=True, reason="needs issue-14 engine fix"
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[InferenceEngine]:
-    from adapters_local.serving.engine import load_engine
-
-    loaded = load_engine("builtin")
-    yield loaded
-    loaded.close()
+def engine(builtin_engine: InferenceEngine) -> InferenceEngine:
+    return builtin_engine
 
 
 @pytest.fixture(scope="module")
 def url(engine: InferenceEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    def loader(path: str, adapters: Mapping[str, str]) -> InferenceEngine:
-        return engine
-
     settings = Settings(home=tmp_path_factory.mktemp("home"), dev_key=TEST_KEY)
-    with serve(create_app(settings, local_loader=loader)) as base:
+    with serve(create_app(settings, local_loader=loader_of(engine))) as base:
         yield base
 
 

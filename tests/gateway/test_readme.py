@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from adapters_local.serving.generation import InferenceEngine
 from gateway.app import create_app
 from gateway.settings import Settings
+from tests.gateway.conftest import loader_of
 from tests.gateway.harness import serve
 
 README = Path(__file__).parents[2] / "README.md"
@@ -31,10 +33,13 @@ def blocks(language: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def newcomer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
+def newcomer(
+    tmp_path_factory: pytest.TempPathFactory, builtin_engine: InferenceEngine
+) -> Iterator[tuple[Path, int]]:
     """A directory with ``.strata/dev-key`` (generated), and the port its gateway listens on."""
     here = tmp_path_factory.mktemp("newcomer")
-    with serve(create_app(Settings(home=here / ".strata"))) as url:
+    settings = Settings(home=here / ".strata")
+    with serve(create_app(settings, local_loader=loader_of(builtin_engine))) as url:
         yield here, int(url.rsplit(":", 1)[1])
 
 
