@@ -218,3 +218,43 @@ def test_openai_temperature_over_one_to_a_bedrock_target_is_a_clear_400(
     r = httpx.post(gateway + CHAT, headers=AUTH, json=chat(temperature=1.5))
     assert r.status_code == 400, r.text
     assert "temperature" in r.json()["error"]["message"]
+
+
+def test_an_unexpected_error_is_a_500_that_keeps_the_connection_and_the_secret(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Item 2's other half: whatever still escapes our error tree is answered with a 500 that
+    leaves the keep-alive connection usable, and is logged by type and code location only,
+    without its message (which may quote request data) or a traceback."""
+    from fastapi import FastAPI
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from gateway import handlers
+
+    async def boom(request: Request) -> Response:
+        raise RuntimeError(f"failed on {SECRET}")
+
+    async def fine(request: Request) -> Response:
+        return Response(b"ok")
+
+    app = FastAPI(redirect_slashes=False)
+    handlers.install(app)
+    app.router.routes.extend([Route("/v1/boom", boom), Route("/v1/fine", fine)])
+    caplog.set_level(logging.DEBUG)
+    with serve(app) as url, httpx.Client(base_url=url) as client:
+        r = client.get("/v1/boom")
+        assert r.status_code == 500
+        assert r.json()["error"] == {
+            "message": "internal error",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+        assert client.get("/v1/fine").text == "ok"  # same connection, not reset
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.name for r in errors] == ["strata.errors"]
+    assert "RuntimeError" in errors[0].getMessage() and "boom" in errors[0].getMessage()
+    for record in caplog.records:
+        assert SECRET not in record.getMessage() and record.exc_info is None
