@@ -258,3 +258,29 @@ def test_an_unexpected_error_is_a_500_that_keeps_the_connection_and_the_secret(
     assert "RuntimeError" in errors[0].getMessage() and "boom" in errors[0].getMessage()
     for record in caplog.records:
         assert SECRET not in record.getMessage() and record.exc_info is None
+
+
+TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+TOOL_HISTORY = [
+    {"role": "user", "content": "look it up"},
+    {"role": "assistant", "tool_calls": [
+        {"id": "t1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
+    {"role": "tool", "tool_call_id": "t1", "content": "42"},
+]  # fmt: skip
+
+
+def test_tool_choice_none_keeps_tools_when_the_history_has_tool_blocks() -> None:
+    """Item 7: Converse refuses toolUse / toolResult blocks without a toolConfig, so "none"
+    keeps the specs and leaves toolChoice out (Converse has no "none")."""
+    from gateway.wire.openai_request import parse_chat_request
+
+    _, canonical = parse_chat_request(
+        {"model": "m", "messages": TOOL_HISTORY, "tools": TOOLS, "tool_choice": "none"}
+    )
+    assert canonical.toolConfig is not None
+    assert [t["toolSpec"]["name"] for t in canonical.toolConfig["tools"]] == ["lookup"]
+    assert "toolChoice" not in canonical.toolConfig
+    _, plain = parse_chat_request(
+        {"model": "m", "messages": [USER], "tools": TOOLS, "tool_choice": "none"}
+    )
+    assert plain.toolConfig is None  # no tool history: the tools are simply not offered
