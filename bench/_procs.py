@@ -108,11 +108,17 @@ def _spawn(argv: Sequence[str], env: dict[str, str], log: Path, cwd: Path = REPO
 
 
 def start_fake(
-    workdir: Path, *, latency_ms: float, chunks: int, python: str = sys.executable
+    workdir: Path,
+    *,
+    latency_ms: float,
+    chunks: int,
+    python: str = sys.executable,
+    extra: Sequence[str] = (),
 ) -> tuple[Proc, int]:
-    """Start ``tests.fakes.bedrock_wire`` and return it with the port it printed."""
+    """Start ``tests.fakes.bedrock_wire`` and return it with the port it printed; ``extra``
+    are more of its options (fault injection)."""
     argv = [python, "-m", "tests.fakes.bedrock_wire", "--port", "0"]
-    argv += ["--latency-ms", str(latency_ms), "--chunks", str(chunks)]
+    argv += ["--latency-ms", str(latency_ms), "--chunks", str(chunks), *extra]
     log = workdir / "fake.log"
     proc = _spawn(argv, {**os.environ, "PYTHONPATH": str(REPO)}, log)
     deadline = time.monotonic() + 60

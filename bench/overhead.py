@@ -22,7 +22,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import orjson
 
 from bench import _figures as fig
 from bench import _procs as procs
-from bench._load import Samples, run, wait_ready
+from bench._load import Samples, run, run_client, wait_ready
 from bench._profile import PySpy, summarise_file
 from bench._report import median, pair_added, render, verdicts
 from bench._scenarios import (
@@ -329,19 +329,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _run(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
-    # The client is cheaper on uvloop; it leaves more of the shared cores to the servers.
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        report = _run(bench(args))
+        report = run_client(bench(args))
     except RuntimeError as exc:
         print(f"bench.overhead: {exc}", file=sys.stderr)
         return 2

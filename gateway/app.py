@@ -1,4 +1,4 @@
-"""The FastAPI application: lifespan-owned clients, routers, the exception handler."""
+"""The FastAPI application: lifespan-owned clients and pipeline, routers, the exception handler."""
 
 from __future__ import annotations
 
@@ -13,10 +13,14 @@ from fastapi import FastAPI
 from gateway import handlers
 from gateway.auth import OpenAccess, build_key_store
 from gateway.config import GatewayConfig, load_config
+from gateway.pipeline.admit import AdmitStage
+from gateway.pipeline.attempt import AttemptStage
+from gateway.pipeline.pipeline import Pipeline
+from gateway.pipeline.route import RouteStage
+from gateway.pipeline.settle import Settle, SettleHook
 from gateway.providers.base import BedrockOptions, Provider
 from gateway.providers.local import Loader, LocalProvider, default_loader
-from gateway.router import Router
-from gateway.routes import bedrock, health, models, openai
+from gateway.routes import admin, bedrock, health, models, openai
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
 from gateway.targets import Kind
@@ -29,7 +33,12 @@ def create_app(
     settings: Settings | None = None,
     *,
     local_loader: Loader = default_loader,
+    admit_stages: list[AdmitStage] | None = None,
+    settle_hooks: list[SettleHook] | None = None,
 ) -> FastAPI:
+    """``admit_stages`` may refuse a call before any upstream attempt; ``settle_hooks`` run once
+    per call with its outcome (tests pass a recorder here). Both come after the built-in ones
+    (none yet)."""
     settings = settings or get_settings()
     config = load_config(settings)  # fail before serving, with the file/key/reason
     home = settings.home.resolve()
@@ -41,12 +50,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             providers, loading = await _open_providers(stack, settings, config, local_loader)
+            settle = Settle(settle_hooks or [])
+            stack.push_async_callback(settle.drain)
             variants = RegistryResolver(home / "variants.sqlite")
-            router = Router(config.aliases, providers, variants)
+            pipeline = Pipeline(
+                admit=[*(admit_stages or [])],
+                route=RouteStage(config.routes(), variants),
+                attempt=AttemptStage(providers),
+                settle=settle,
+            )
             state = GatewayState(
                 settings,
                 keys,
-                router,
+                pipeline,
                 providers,
                 auth_disabled=isinstance(keys, OpenAccess),
                 variants=variants,
@@ -54,7 +70,7 @@ def create_app(
             app.state.strata = state
             checks = asyncio.ensure_future(state.check_aws_credentials())
             stack.callback(checks.cancel)
-            aliases = ", ".join(router.aliases)
+            aliases = ", ".join(pipeline.route.aliases)
             if loading:
                 log.info(
                     "gateway accepting requests (aliases: %s); loading local model(s) %s in "
@@ -77,7 +93,9 @@ def create_app(
         redirect_slashes=False,
     )
     handlers.install(app)
-    app.router.routes.extend([*health.routes, *openai.routes, *models.routes, *bedrock.routes])
+    app.router.routes.extend(
+        [*health.routes, *openai.routes, *models.routes, *bedrock.routes, *admin.routes]
+    )
     return app
 
 
@@ -86,10 +104,11 @@ def _preloaded(config: GatewayConfig) -> list[str]:
     added to a strata.yaml that did not name it is loaded lazily, so a Bedrock-only config never
     imports torch."""
     bases: list[str] = []
-    for alias, targets in config.aliases.items():
+    for alias, entry in config.aliases.items():
         if alias == "default" and config.implied_default:
             continue
-        bases += [t.model for t in targets if t.kind == "local" and t.model not in bases]
+        for chain in entry.chains():
+            bases += [t.model for t in chain if t.kind == "local" and t.model not in bases]
     return bases
 
 
@@ -101,6 +120,7 @@ async def _open_providers(
 ) -> tuple[dict[Kind, Provider], list[str]]:
     from gateway.providers.bedrock import BedrockProvider
     from gateway.providers.bedrock_direct import DirectBedrockProvider
+    from gateway.providers.bedrock_regions import RegionalBedrock
     from gateway.wire.blobs import runtime_shapes
 
     runtime_shapes()  # read botocore's model now rather than on the first Bedrock-native call
@@ -112,6 +132,13 @@ async def _open_providers(
         if future is not None:
             loading.append(base)
             future.add_done_callback(functools.partial(_log_loaded, base))
+    bedrock_regions = {
+        target.region
+        for entry in config.aliases.values()
+        for chain in entry.chains()
+        for target in chain
+        if target.kind == "bedrock"
+    }
     transport = DirectBedrockProvider if settings.bedrock_transport == "direct" else BedrockProvider
     options = BedrockOptions(
         region=config.bedrock.region or settings.aws_region,
@@ -119,9 +146,12 @@ async def _open_providers(
         connect_timeout=settings.bedrock_connect_timeout_s,
         read_timeout=settings.bedrock_read_timeout_s,
         max_connections=settings.bedrock_max_connections,
-        max_attempts=settings.bedrock_max_attempts,
     )
-    bedrock = await transport.open(stack, options)
+    bedrock = RegionalBedrock(stack, options, transport.open)
+    # Regions the config names are opened now, so the first request does not pay for it; any
+    # other region (a target named in a request) opens on first use.
+    for region in sorted(bedrock_regions, key=str):
+        await bedrock.client(region or options.region)
     providers: dict[Kind, Provider] = {"local": local, "bedrock": bedrock}
     return providers, loading
 

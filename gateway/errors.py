@@ -16,12 +16,16 @@
         ├── UpstreamDenied        502  the provider refused our credentials or access
         ├── UpstreamNotFound      404  the provider does not know the model
         ├── UpstreamUnavailable   503  the provider or model is not available now
+        │   └── CircuitOpen       503  every target's breaker is open; carries Retry-After
         └── UpstreamTimeout       504  the provider did not answer in time
+    ├── DeadlineExceeded          504  the call's own deadline passed (route timeout_ms or the
+    │                                  caller's x-strata-timeout-ms); never retried
     └── ConfigError               500  a config file or setting is wrong (start-up only)
 
-Providers translate their own exceptions into this tree; one exception handler turns it into
-an HTTP response shaped for the surface that was called. Messages of 5xx errors are written
-for clients and must never carry upstream internals.
+Providers translate their own exceptions into this tree and say, per error, whether it is worth
+retrying (``retryable``) and how long the upstream asked us to wait (``retry_after_s``); one
+exception handler turns it into an HTTP response shaped for the surface that was called.
+Messages of 5xx errors are written for clients and must never carry upstream internals.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ class StrataError(Exception):
         super().__init__(message)
         self.message = message
         self.param = param
+        # Set by the surface (request id, attempts, target) and sent with the error response.
+        self.response_headers: dict[str, str] = {}
 
     def headers(self) -> dict[str, str]:
         return {}
@@ -128,6 +134,8 @@ class UpstreamError(StrataError):
     status = 502
     bedrock_code = "InternalServerException"
     openai_type = "api_error"
+    # The upstream's own Retry-After, when it sent one; the retry policy never retries sooner.
+    retry_after_s: float | None = None
 
     def code(self) -> str | None:
         # Upstream failures name Bedrock's code, so a client can tell a throttle from a timeout.
@@ -158,6 +166,19 @@ class UpstreamUnavailable(UpstreamError):
     bedrock_code = "ServiceUnavailableException"
     openai_type = "api_error"
     retryable = True
+
+
+class CircuitOpen(_RetryAfter, UpstreamUnavailable):
+    status = 503
+    bedrock_code = "ServiceUnavailableException"
+    openai_type = "api_error"
+    retryable = False
+
+
+class DeadlineExceeded(StrataError):
+    status = 504
+    bedrock_code = "ModelTimeoutException"
+    openai_type = "timeout"
 
 
 class UpstreamTimeout(UpstreamError):

@@ -8,7 +8,6 @@ message may quote request data) and close the keep-alive connection.
 from __future__ import annotations
 
 import logging
-import traceback
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import InvalidRequest, MethodNotAllowed, NotFound, StrataError
 from gateway.http import json_response
+from gateway.logs import code_location
 
 log = logging.getLogger("strata.errors")
 
@@ -31,7 +31,7 @@ def is_bedrock_surface(path: str) -> bool:
 
 
 def error_response(path: str, exc: StrataError) -> Response:
-    headers = exc.headers()
+    headers = {**exc.headers(), **exc.response_headers}
     if is_bedrock_surface(path):
         headers["x-amzn-ErrorType"] = exc.bedrock_code + _BEDROCK_NAMESPACE
         return json_response({"message": exc.message}, exc.status, headers)
@@ -81,13 +81,6 @@ async def _http(request: Request, exc: Exception) -> Response:
     return error_response(path, err)
 
 
-def _where(exc: BaseException) -> str:
-    """Code locations of a traceback without its message or source lines, which can quote
-    request data (pydantic's ``input_value``, an f-string with the prompt)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    return " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in frames[-4:])
-
-
 class CatchAll:
     """Any exception our tree does not name becomes a 500 that keeps the connection usable."""
 
@@ -114,7 +107,7 @@ class CatchAll:
                 type(exc).__name__,
                 scope.get("method"),
                 scope.get("path"),
-                _where(exc),
+                code_location(exc),
             )
             if started:
                 # Headers are gone; end the body cleanly rather than reset the connection.

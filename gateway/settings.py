@@ -60,10 +60,6 @@ class Settings(BaseSettings):
     bedrock_transport: Literal["direct", "aioboto3"] = Field(
         default="direct", description="direct (lean aiohttp client) or aioboto3"
     )
-    # botocore's own retries (standard mode) until the gateway's retry policy replaces them.
-    bedrock_max_attempts: int = Field(
-        default=3, ge=1, description="attempts per Bedrock call, first one included"
-    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from gateway.auth import KeyStore
+from gateway.pipeline.pipeline import Pipeline
 from gateway.providers.base import Provider
-from gateway.router import Router
 from gateway.settings import Settings
 from gateway.targets import Kind
 from gateway.variants import RegistryResolver
@@ -19,7 +19,7 @@ from gateway.variants import RegistryResolver
 class GatewayState:
     settings: Settings
     keys: KeyStore
-    router: Router
+    pipeline: Pipeline
     providers: dict[Kind, Provider] = field(default_factory=dict)
     auth_disabled: bool = False
     variants: RegistryResolver | None = None

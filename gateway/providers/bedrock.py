@@ -33,7 +33,8 @@ class BedrockProvider:
             connect_timeout=options.connect_timeout,
             read_timeout=options.read_timeout,
             max_pool_connections=options.max_connections,
-            retries={"mode": "standard", "total_max_attempts": options.max_attempts},
+            # One attempt per call: retries, backoff and deadlines are the pipeline's.
+            retries={"mode": "standard", "total_max_attempts": 1},
             tcp_keepalive=True,
             # Pinned in code so botocore never switches to bearer auth when
             # AWS_BEARER_TOKEN_BEDROCK is in our environment: aiobotocore 2.x has no async

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import json_response, principal
+from gateway.routes.calls import Exchange, endpoint
 from gateway.state import GatewayState, get_state
 from gateway.targets import looks_like_target, parse_target
 
@@ -25,32 +26,33 @@ def _model(model_id: str) -> dict[str, Any]:
 
 async def _names(state: GatewayState) -> list[str]:
     variants = await asyncio.to_thread(state.variants.names) if state.variants else []
-    return [*state.router.aliases, *(f"variant:{v}" for v in variants)]
+    return [*state.pipeline.route.aliases, *(f"variant:{v}" for v in variants)]
 
 
-async def list_models(request: Request) -> Response:
+async def list_models(request: Request, exchange: Exchange) -> Response:
     state = get_state(request)
     principal(request, state)
-    return json_response({"object": "list", "data": [_model(n) for n in await _names(state)]})
+    data = [_model(n) for n in await _names(state)]
+    return json_response({"object": "list", "data": data}, headers=exchange.headers())
 
 
-async def retrieve_model(request: Request) -> Response:
+async def retrieve_model(request: Request, exchange: Exchange) -> Response:
     state = get_state(request)
     principal(request, state)
     model_id: str = request.path_params["model_id"]
     if model_id in await _names(state):
-        return json_response(_model(model_id))
+        return json_response(_model(model_id), headers=exchange.headers())
     if looks_like_target(model_id) and not model_id.startswith("variant:"):
         try:
             parse_target(model_id)
         except InvalidRequest:
             pass
         else:
-            return json_response(_model(model_id))
+            return json_response(_model(model_id), headers=exchange.headers())
     raise NotFound(f"The model {model_id!r} does not exist", param="model")
 
 
 routes = [
-    Route("/v1/models", list_models, methods=["GET"]),
-    Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
+    Route("/v1/models", endpoint("openai", list_models), methods=["GET"]),
+    Route("/v1/models/{model_id:path}", endpoint("openai", retrieve_model), methods=["GET"]),
 ]

@@ -14,6 +14,7 @@ from gateway.providers.local import Loader
 from gateway.settings import Settings
 from tests.fakes.bedrock_wire import BedrockWireServer
 from tests.gateway.harness import TEST_KEY, serve
+from tests.gateway.pipeline_harness import Settled
 
 BEDROCK_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 
@@ -27,6 +28,12 @@ def write_config(path: Path, text: str) -> Path:
 def wire() -> Iterator[BedrockWireServer]:
     with BedrockWireServer() as server:
         yield server
+
+
+@pytest.fixture
+def settled() -> Settled:
+    """Every call's settled outcome, recorded by a settle hook (pass it to the gateway)."""
+    return Settled()
 
 
 @pytest.fixture
