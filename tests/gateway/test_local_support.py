@@ -213,7 +213,8 @@ def test_every_readme_config_example_loads(tmp_path: Path, index: int) -> None:
     config = load_config(Settings(home=tmp_path, config=path))
     assert set(yaml.safe_load(text)["aliases"]) <= set(config.aliases)
     # What it names is either usable or listed, with its reason, as unavailable.
-    for targets in config.aliases.values():
-        for target in targets:
-            if target.kind == "local":
-                assert target.model in config.local.bases
+    for entry in config.aliases.values():
+        for chain in entry.chains():
+            for target in chain:
+                if target.kind == "local":
+                    assert target.model in config.local.bases
