@@ -39,8 +39,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from gateway.config_local import check_local_bases
 from gateway.errors import ConfigError, InvalidRequest
 from gateway.pipeline.experiments import Arm, Experiment, StickyBy
 from gateway.pipeline.policy import (
@@ -200,6 +209,18 @@ class GatewayConfig(_Strict):
     aliases: dict[str, AliasConfig] = Field(default_factory=dict)
     bedrock: BedrockSection = Field(default_factory=BedrockSection)
     local: LocalSection = Field(default_factory=LocalSection)
+    # Filled by load_config: whether ``default`` was added rather than written in the file (it
+    # is then loaded lazily, on first use), and the local targets that cannot be served.
+    _implied_default: bool = PrivateAttr(default=False)
+    _unavailable: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def implied_default(self) -> bool:
+        return self._implied_default
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        return self._unavailable
 
     @field_validator("aliases", mode="before")
     @classmethod
@@ -222,11 +243,13 @@ def load_config(settings: Settings) -> GatewayConfig:
     if "default" not in config.aliases:
         base = "local" if settings.local_model else BUILTIN
         config.aliases["default"] = AliasConfig(targets=[Target("local", base)])
+        config._implied_default = settings.config is not None
     for alias, entry in config.aliases.items():
         for chain in entry.chains():
             for target in chain:
                 if target.kind == "local":
                     _check_local(settings.config, alias, target, bases)
+    config._unavailable = check_local_bases(settings.config, bases)
     return config
 
 
