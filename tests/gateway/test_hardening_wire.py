@@ -220,6 +220,33 @@ def test_openai_temperature_over_one_to_a_bedrock_target_is_a_clear_400(
     assert "temperature" in r.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("seed", 7),
+        ("response_format", {"type": "json_object"}),
+        ("logprobs", True),
+        ("frequency_penalty", 0.5),
+        ("reasoning_effort", "high"),
+    ],
+)
+def test_openai_options_converse_cannot_carry_are_refused_for_bedrock_targets(
+    gateway: str, wire: BedrockWireServer, param: str, value: Any
+) -> None:
+    """Item 6: a caller asking for seeded, JSON-mode or log-prob answers must not silently get
+    an answer without them; Bedrock's Converse has no such fields, so the gateway says so."""
+    before = len(wire.calls)
+    r = httpx.post(gateway + CHAT, headers=AUTH, json=chat(**{param: value}))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param
+    r = httpx.post(gateway + CHAT, headers=AUTH, json=chat(stream=True, **{param: value}))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param
+    assert len(wire.calls) == before  # refused before any upstream call
+    neutral = httpx.post(gateway + CHAT, headers=AUTH, json=chat(logprobs=False, seed=None))
+    assert neutral.status_code == 200, neutral.text
+
+
 def test_an_unexpected_error_is_a_500_that_keeps_the_connection_and_the_secret(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
