@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -12,7 +14,7 @@ from gateway import handlers
 from gateway.accounting.keys import Keyring
 from gateway.accounting.service import Accounting
 from gateway.accounting.stage import AccountingAdmit, AccountingSettle
-from gateway.auth import build_key_store
+from gateway.auth import KeyStore, OpenAccess, build_key_store
 from gateway.config import GatewayConfig, load_config
 from gateway.observability.service import Observability
 from gateway.observability.tracing import Tracing, bedrock_address, from_environment
@@ -24,7 +26,7 @@ from gateway.pipeline.settle import Settle, SettleHook
 from gateway.providers.base import BedrockOptions, Provider
 from gateway.providers.local import Loader, LocalProvider, default_loader
 from gateway.routes import accounting as accounting_routes
-from gateway.routes import admin, bedrock, health, metrics, openai
+from gateway.routes import admin, bedrock, health, metrics, models, openai
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
 from gateway.targets import Kind
@@ -48,14 +50,19 @@ def create_app(
     with in-memory exporters)."""
     settings = settings or get_settings()
     config = load_config(settings)  # fail before serving, with the file/key/reason
+    home = settings.home.resolve()
+    # Relative to the working directory by default: starting elsewhere means another key.
+    log.info("state directory (dev key, variants): %s", home)
+    keys = build_key_store(home, settings.dev_key, settings.auth_disabled)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            providers = await _open_providers(stack, settings, config, local_loader)
+            providers, loading = await _open_providers(stack, settings, config, local_loader)
             # Opened before the pipeline's settle, so it closes after the last settle drained.
             accounting = await Accounting.open(stack, settings, config.prices)
-            route = RouteStage(config.routes(), RegistryResolver(settings.home / "variants.sqlite"))
+            variants = RegistryResolver(home / "variants.sqlite")
+            route = RouteStage(config.routes(), variants)
             region = config.bedrock.region or settings.aws_region
             endpoint = config.bedrock.endpoint_url or settings.bedrock_endpoint_url
             tracer = tracing or from_environment(stack, bedrock_address(endpoint, region))
@@ -72,40 +79,64 @@ def create_app(
             )
             settle = Settle(
                 [
-                    AccountingSettle(accounting, config.bedrock.region or settings.aws_region),
+                    AccountingSettle(accounting, region),
                     observability.settle,
                     *(settle_hooks or []),
                 ]
             )
             stack.push_async_callback(settle.drain)
-            aliases = frozenset(route.aliases)
-            admit = AccountingAdmit(accounting, aliases.__contains__)
+            aliases_set = frozenset(route.aliases)
+            admit = AccountingAdmit(accounting, aliases_set.__contains__)
             pipeline = Pipeline(
                 admit=[admit, *(admit_stages or [])],
                 route=route,
                 attempt=attempt,
                 settle=settle,
             )
-            keys = build_key_store(settings.home, settings.dev_key, settings.auth_disabled)
+            store: KeyStore = keys
             if not settings.auth_disabled:
-                keys = Keyring(keys, accounting.keys)
-            app.state.strata = GatewayState(
-                settings, keys, pipeline, providers, accounting, observability
+                store = Keyring(keys, accounting.keys)
+            state = GatewayState(
+                settings,
+                store,
+                pipeline,
+                providers,
+                accounting=accounting,
+                observability=observability,
+                auth_disabled=isinstance(keys, OpenAccess),
+                variants=variants,
             )
-            log.info(
-                "gateway ready to accept requests; aliases: %s",
-                ", ".join(pipeline.route.aliases),
-            )
+            app.state.strata = state
+            checks = asyncio.ensure_future(state.check_aws_credentials())
+            stack.callback(checks.cancel)
+            aliases = ", ".join(pipeline.route.aliases)
+            if loading:
+                log.info(
+                    "gateway accepting requests (aliases: %s); loading local model(s) %s in "
+                    "the background, /readyz says when they are ready",
+                    aliases,
+                    ", ".join(loading),
+                )
+            else:
+                log.info("gateway ready to accept requests; aliases: %s", aliases)
             yield
 
     app = FastAPI(
-        title="Strata gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+        title="Strata gateway",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # A slash redirect would be unauthenticated and built from the Host header; API
+        # clients never need one, so an unknown path is a plain 404.
+        redirect_slashes=False,
     )
     handlers.install(app)
     app.router.routes.extend(
         [
             *health.routes,
             *openai.routes,
+            *models.routes,
             *bedrock.routes,
             *admin.routes,
             *accounting_routes.routes,
@@ -115,29 +146,46 @@ def create_app(
     return app
 
 
+def _preloaded(config: GatewayConfig) -> list[str]:
+    """Local bases some alias names: loaded at start, others on first use. The ``default`` alias
+    added to a strata.yaml that did not name it is loaded lazily, so a Bedrock-only config never
+    imports torch."""
+    bases: list[str] = []
+    for alias, entry in config.aliases.items():
+        if alias == "default" and config.implied_default:
+            continue
+        for chain in entry.chains():
+            bases += [t.model for t in chain if t.kind == "local" and t.model not in bases]
+    return bases
+
+
 async def _open_providers(
     stack: AsyncExitStack,
     settings: Settings,
     config: GatewayConfig,
     local_loader: Loader,
-) -> dict[Kind, Provider]:
+) -> tuple[dict[Kind, Provider], list[str]]:
     from gateway.providers.bedrock import BedrockProvider
     from gateway.providers.bedrock_direct import DirectBedrockProvider
     from gateway.providers.bedrock_regions import RegionalBedrock
     from gateway.wire.blobs import runtime_shapes
 
     runtime_shapes()  # read botocore's model now rather than on the first Bedrock-native call
-    local = LocalProvider(config.local.bases, local_loader)
+    local = LocalProvider(config.local.bases, local_loader, config.unavailable)
     stack.callback(local.close)
-    bedrock_regions: set[str | None] = set()
-    # Only models some alias names are loaded at start; others load on first use.
-    for entry in config.aliases.values():
-        for chain in entry.chains():
-            for target in chain:
-                if target.kind == "local":
-                    local.preload(target.model)
-                elif target.kind == "bedrock":
-                    bedrock_regions.add(target.region)
+    loading = []
+    for base in _preloaded(config):
+        future = local.preload(base)
+        if future is not None:
+            loading.append(base)
+            future.add_done_callback(functools.partial(_log_loaded, base))
+    bedrock_regions = {
+        target.region
+        for entry in config.aliases.values()
+        for chain in entry.chains()
+        for target in chain
+        if target.kind == "bedrock"
+    }
     transport = DirectBedrockProvider if settings.bedrock_transport == "direct" else BedrockProvider
     options = BedrockOptions(
         region=config.bedrock.region or settings.aws_region,
@@ -152,4 +200,17 @@ async def _open_providers(
     for region in sorted(bedrock_regions, key=str):
         await bedrock.client(region or options.region)
     providers: dict[Kind, Provider] = {"local": local, "bedrock": bedrock}
-    return providers
+    return providers, loading
+
+
+def _log_loaded(base: str, future: asyncio.Future[object]) -> None:
+    error = None if future.cancelled() else future.exception()
+    if future.cancelled() or error is not None:
+        log.error(
+            "local model %r failed to load (%s: %s); requests to it answer 503",
+            base,
+            type(error).__name__,
+            error,
+        )
+    else:
+        log.info("gateway ready: local model %r is loaded", base)

@@ -39,9 +39,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gateway.accounting.prices import PriceOverride
+from gateway.config_local import check_local_bases
 from gateway.errors import ConfigError, InvalidRequest
 from gateway.observability.config import AccessLogSection, CloudWatchSection, MetricsSection
 from gateway.pipeline.experiments import Arm, Experiment, StickyBy
@@ -208,6 +217,18 @@ class GatewayConfig(_Strict):
     metrics: MetricsSection = Field(default_factory=MetricsSection)
     access_log: AccessLogSection = Field(default_factory=AccessLogSection)
     cloudwatch: CloudWatchSection = Field(default_factory=CloudWatchSection)
+    # Filled by load_config: whether ``default`` was added rather than written in the file (it
+    # is then loaded lazily, on first use), and the local targets that cannot be served.
+    _implied_default: bool = PrivateAttr(default=False)
+    _unavailable: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def implied_default(self) -> bool:
+        return self._implied_default
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        return self._unavailable
 
     @field_validator("aliases", mode="before")
     @classmethod
@@ -230,11 +251,13 @@ def load_config(settings: Settings) -> GatewayConfig:
     if "default" not in config.aliases:
         base = "local" if settings.local_model else BUILTIN
         config.aliases["default"] = AliasConfig(targets=[Target("local", base)])
+        config._implied_default = settings.config is not None
     for alias, entry in config.aliases.items():
         for chain in entry.chains():
             for target in chain:
                 if target.kind == "local":
                     _check_local(settings.config, alias, target, bases)
+    config._unavailable = check_local_bases(settings.config, bases)
     return config
 
 
