@@ -11,6 +11,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import handlers
+from gateway.accounting.keys import Keyring
+from gateway.accounting.service import Accounting
+from gateway.accounting.stage import AccountingAdmit, AccountingSettle
 from gateway.auth import OpenAccess, build_key_store
 from gateway.config import GatewayConfig, load_config
 from gateway.pipeline.admit import AdmitStage
@@ -20,6 +23,7 @@ from gateway.pipeline.route import RouteStage
 from gateway.pipeline.settle import Settle, SettleHook
 from gateway.providers.base import BedrockOptions, Provider
 from gateway.providers.local import Loader, LocalProvider, default_loader
+from gateway.routes import accounting as accounting_routes
 from gateway.routes import admin, bedrock, health, models, openai
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
@@ -38,7 +42,7 @@ def create_app(
 ) -> FastAPI:
     """``admit_stages`` may refuse a call before any upstream attempt; ``settle_hooks`` run once
     per call with its outcome (tests pass a recorder here). Both come after the built-in ones
-    (none yet)."""
+    (accounting's: key scope, limits and budget; ledger and corrections)."""
     settings = settings or get_settings()
     config = load_config(settings)  # fail before serving, with the file/key/reason
     home = settings.home.resolve()
@@ -50,22 +54,33 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             providers, loading = await _open_providers(stack, settings, config, local_loader)
-            settle = Settle(settle_hooks or [])
-            stack.push_async_callback(settle.drain)
+            # Opened before the pipeline's settle, so it closes after the last settle drained.
+            accounting = await Accounting.open(stack, settings, config.prices)
             variants = RegistryResolver(home / "variants.sqlite")
+            route = RouteStage(config.routes(), variants)
+            settle = Settle(
+                [
+                    AccountingSettle(accounting, config.bedrock.region or settings.aws_region),
+                    *(settle_hooks or []),
+                ]
+            )
+            stack.push_async_callback(settle.drain)
+            known = frozenset(route.aliases)
             pipeline = Pipeline(
-                admit=[*(admit_stages or [])],
-                route=RouteStage(config.routes(), variants),
+                admit=[AccountingAdmit(accounting, known.__contains__), *(admit_stages or [])],
+                route=route,
                 attempt=AttemptStage(providers),
                 settle=settle,
             )
+            open_access = isinstance(keys, OpenAccess)
             state = GatewayState(
                 settings,
-                keys,
+                keys if open_access else Keyring(keys, accounting.keys),
                 pipeline,
                 providers,
-                auth_disabled=isinstance(keys, OpenAccess),
+                auth_disabled=open_access,
                 variants=variants,
+                accounting=accounting,
             )
             app.state.strata = state
             checks = asyncio.ensure_future(state.check_aws_credentials())
@@ -94,7 +109,14 @@ def create_app(
     )
     handlers.install(app)
     app.router.routes.extend(
-        [*health.routes, *openai.routes, *models.routes, *bedrock.routes, *admin.routes]
+        [
+            *health.routes,
+            *openai.routes,
+            *models.routes,
+            *bedrock.routes,
+            *admin.routes,
+            *accounting_routes.routes,
+        ]
     )
     return app
 

@@ -49,6 +49,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.accounting.prices import PriceOverride
 from gateway.config_local import check_local_bases
 from gateway.errors import ConfigError, InvalidRequest
 from gateway.pipeline.experiments import Arm, Experiment, StickyBy
@@ -221,6 +222,8 @@ class GatewayConfig(_Strict):
     @property
     def unavailable(self) -> dict[str, str]:
         return self._unavailable
+    # Per-target price rows that add to or override gateway/accounting/prices.json.
+    prices: dict[str, PriceOverride] = Field(default_factory=dict)
 
     @field_validator("aliases", mode="before")
     @classmethod

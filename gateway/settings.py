@@ -63,6 +63,40 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
+    # Accounting (gateway/accounting): keys, ledger, budgets, rate limits.
+    # postgresql://… shares keys and the ledger between replicas; unset: SQLite in ``home``.
+    database_url: str | None = Field(
+        default=None, description="postgresql://… for keys and the ledger (default: SQLite in HOME)"
+    )
+    # redis://… shares rate limits and budget counters between replicas; unset: per process.
+    redis_url: str | None = Field(
+        default=None, description="redis://… for shared rate limits and budgets (else per process)"
+    )
+    redis_prefix: str = Field(default="strata:", description="prefix of every Redis key")
+    # Generous: under CPU starvation the event loop reads a prompt reply late, and a timeout
+    # there would apply the on_redis_error policy to a healthy Redis. A stopped Redis (refused
+    # connection) is seen at once whatever this is.
+    redis_timeout_s: float = Field(default=5.0, gt=0, description="Redis command timeout")
+    # What a call gets while Redis is unreachable: "closed" refuses with 503, "open" serves it.
+    budget_on_redis_error: Literal["open", "closed"] = Field(
+        default="closed", description="budgeted calls while Redis is down: closed (503) or open"
+    )
+    limits_on_redis_error: Literal["open", "closed"] = Field(
+        default="open", description="rate-limited calls while Redis is down: open or closed"
+    )
+    # Output tokens reserved against a budget when a request names no max_tokens.
+    reserve_default_max_tokens: int = Field(
+        default=4096, ge=1, description="output tokens reserved when a request names no max_tokens"
+    )
+    ledger_flush_interval_s: float = Field(
+        default=0.2, gt=0, description="seconds between ledger batch writes"
+    )
+    ledger_batch_size: int = Field(default=500, ge=1, description="ledger records per batch")
+    # How often each replica re-reads the key table (a revoked key stops within this).
+    keys_refresh_s: float = Field(
+        default=1.0, gt=0, description="seconds between re-reads of the key table"
+    )
+
     @field_validator("bedrock_transport", mode="before")
     @classmethod
     def _transport_alias(cls, value: object) -> object:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from gateway.accounting.service import Accounting
 from gateway.auth import KeyStore
 from gateway.pipeline.pipeline import Pipeline
 from gateway.providers.base import Provider
@@ -25,6 +26,7 @@ class GatewayState:
     variants: RegistryResolver | None = None
     # None until the credential chain has been looked at (it may query instance metadata).
     aws_credentials: bool | None = None
+    accounting: Accounting | None = None
 
     def ready(self) -> dict[str, bool]:
         return {kind: provider.ready() for kind, provider in self.providers.items()}

@@ -1,0 +1,191 @@
+"""The accounting database: SQLite in ``$STRATA_HOME`` by default, PostgreSQL when
+``STRATA_DATABASE_URL`` is set, behind one small synchronous interface.
+
+Synchronous on purpose: every caller is off the event loop (the ledger's writer thread, the key
+poller through ``asyncio.to_thread``, the CLI), and one code path serves both drivers.
+
+Migrations are versioned SQL files (``migrations/<dialect>/NNNN_name.sql``) applied in order at
+open, each in its own transaction, recorded in ``schema_migrations``. PostgreSQL replicas that
+start together serialise on an advisory lock; SQLite on ``BEGIN IMMEDIATE``. Plain SQL files
+rather than alembic: two drivers and no ORM here, and the schema stays readable as SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+log = logging.getLogger("strata.accounting.store")
+
+Dialect = Literal["sqlite", "postgres"]
+Row = tuple[Any, ...]
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def fetchone(self) -> Any: ...
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached or refused the statement for a transient reason."""
+
+
+class Database:
+    """Connections for one database. SQL is written with ``?`` placeholders for both drivers."""
+
+    def __init__(self, url: str | None, home: Path) -> None:
+        self.dialect: Dialect = "postgres" if url else "sqlite"
+        self._url = url
+        self._path = home / "accounting.sqlite"
+        self._pool: Any = None
+        self._lock = threading.Lock()
+        if url is None:
+            home.mkdir(parents=True, exist_ok=True)
+
+    def describe(self) -> str:
+        if self.dialect == "sqlite":
+            return f"sqlite:{self._path}"
+        host = (self._url or "").split("@")[-1].split("?")[0]
+        return f"postgresql://…@{host}"  # never the credentials
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgres" else sql
+
+    def _postgres_pool(self) -> Any:
+        with self._lock:
+            if self._pool is None:
+                from psycopg_pool import ConnectionPool
+
+                # check= makes the pool test a connection before lending it, so a pool that lived
+                # through a database outage hands out working connections afterwards.
+                self._pool = ConnectionPool(
+                    self._url or "",
+                    min_size=1,
+                    max_size=8,
+                    open=True,
+                    timeout=2.0,
+                    check=ConnectionPool.check_connection,
+                    kwargs={"connect_timeout": 2},
+                )
+            return self._pool
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """A cursor inside one transaction: committed on exit, rolled back on an error."""
+        try:
+            if self.dialect == "postgres":
+                with self._postgres_pool().connection() as conn, conn.cursor() as cur:
+                    yield _Translating(cur, self._sql)
+                return
+            conn = sqlite3.connect(self._path, timeout=10.0, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("BEGIN IMMEDIATE")
+                cur = conn.cursor()
+                try:
+                    yield _Translating(cur, self._sql)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+        except _transient() as exc:
+            raise StoreUnavailable(f"{self.describe()}: {type(exc).__name__}: {exc}") from exc
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self.transaction() as cur:
+            cur.execute(sql, params)
+            return [tuple(r) for r in cur.fetchall()]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self.transaction() as cur:
+            cur.execute(sql, params)
+
+    def migrate(self) -> list[str]:
+        """Apply every migration not applied yet; returns the names applied now."""
+        applied: list[str] = []
+        with self.transaction() as cur:
+            if self.dialect == "postgres":
+                # One lock per schema (search_path), so tests in their own schemas don't wait.
+                cur.execute("SELECT current_schema()")
+                schema = str(cur.fetchone()[0])
+                lock = int.from_bytes(hashlib.sha256(schema.encode()).digest()[:8], "big") >> 1
+                cur.execute("SELECT pg_advisory_xact_lock(?)", (lock,))
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
+            cur.execute("SELECT name FROM schema_migrations")
+            done = {r[0] for r in cur.fetchall()}
+            for name, sql in migrations(self.dialect):
+                if name in done:
+                    continue
+                for statement in _statements(sql):
+                    cur.execute(statement)
+                cur.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, time.time()))
+                applied.append(name)
+        if applied:
+            log.info("%s: applied migrations %s", self.describe(), ", ".join(applied))
+        return applied
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+
+def migrations(dialect: Dialect) -> list[tuple[str, str]]:
+    folder = resources.files("gateway.accounting") / "migrations" / dialect
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    """Errors that mean "the database is not reachable now": retried, never fatal."""
+    import psycopg
+    import psycopg_pool
+
+    return (
+        sqlite3.OperationalError,
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+        psycopg_pool.PoolTimeout,
+    )
+
+
+class _Translating:
+    """A DB-API cursor whose statements use ``?`` whatever the driver's placeholder."""
+
+    def __init__(self, cur: Any, translate: Any) -> None:
+        self._cur = cur
+        self._translate = translate
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cur.execute(self._translate(sql), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+        return self._cur.executemany(self._translate(sql), rows)
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cur.fetchall())
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
