@@ -3,6 +3,7 @@ accounting (SQLite ledger), a 50/50 experiment over the Bedrock-wire fake, tenan
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,10 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from gateway.accounting.keys import KeyAdmin
 from gateway.accounting.store import Database
 from gateway.app import create_app
+from gateway.cli import _mount, app
 from gateway.settings import Settings
 from tests.fakes.bedrock_wire import BedrockWireServer, FakeRequest, Reply
 from tests.gateway.harness import TEST_KEY, serve
@@ -177,3 +180,18 @@ def test_status_reads_the_ledger_and_ratings_and_decides(gateway: Gateway) -> No
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "guardrail"
     bad = gateway.stats(TEST_KEY, control="nope")
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "control"
+
+    # The same through the CLI: the JSON document, then the printed report.
+    _mount()
+    base = ["ab", "status", "support", "--url", gateway.url, "--key", TEST_KEY]
+    runner = CliRunner()
+    out = runner.invoke(app, [*base, "--json", "--min-samples", "20"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["verdict"] == body["verdict"]
+    out = runner.invoke(app, [*base, "--min-samples", "20", "--guardrail", "error_rate<+1pt"])
+    assert out.exit_code == 0, out.output
+    print(out.output)
+    assert out.output.startswith("support: candidate better (")
+    assert "guardrail error_rate<+1pt: ok" in out.output and "sample ratio:" in out.output
+    denied = runner.invoke(app, ["ab", "status", "support", "--url", gateway.url, "--key", acme])
+    assert denied.exit_code == 2 and "403" in denied.output
