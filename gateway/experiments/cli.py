@@ -1,6 +1,7 @@
-"""``strata ab status ALIAS``: the experiment's report and verdict from a running gateway's
-``GET /admin/experiments/{alias}/stats`` (the weights live in the gateway, the records in the
-ledger). ``--url`` defaults to ``STRATA_GATEWAY_URL`` or ``http://STRATA_HOST:STRATA_PORT``;
+"""``strata ab status ALIAS`` and ``strata ab promote ALIAS``: the experiment's report and
+verdict from a running gateway's ``GET /admin/experiments/{alias}/stats`` (the weights live in
+the gateway, the records in the ledger); promotion through ``PUT /admin/experiments/{alias}``.
+``--url`` defaults to ``STRATA_GATEWAY_URL`` or ``http://STRATA_HOST:STRATA_PORT``;
 ``--key`` to ``STRATA_API_KEY`` or ``STRATA_DEV_KEY`` (an admin key is needed).
 
 ``--json`` prints the route's document unchanged; its fields:
@@ -35,8 +36,16 @@ import typer
 ab_app = typer.Typer(no_args_is_help=True, help="A/B experiments on live traffic.")
 
 
-def _get(url: str, key: str) -> Any:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+def _get(url: str, key: str, body: Any = None) -> Any:
+    """GET (or PUT ``body`` as JSON) with the key; an error reply exits 2 with its message."""
+    headers = {"Authorization": f"Bearer {key}"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(
+        url, data=data, headers=headers, method="PUT" if body is not None else "GET"
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as reply:
             return json.loads(reply.read())
@@ -95,12 +104,64 @@ def render(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _target(url: str | None, key: str | None) -> tuple[str, str]:
+    from gateway.settings import Settings
+
+    settings = Settings()
+    base = url or os.environ.get("STRATA_GATEWAY_URL") or f"http://{settings.host}:{settings.port}"
+    secret = key or os.environ.get("STRATA_API_KEY") or settings.dev_key
+    if not secret:
+        raise typer.BadParameter("no key: pass --key or set STRATA_API_KEY", param_hint="--key")
+    return base.rstrip("/"), secret
+
+
+UrlOpt = Annotated[str | None, typer.Option(help="gateway base URL")]
+KeyOpt = Annotated[str | None, typer.Option(help="an admin key (else STRATA_API_KEY)")]
+
+
+@ab_app.command("promote")
+def promote(
+    alias: Annotated[str, typer.Argument(help="the alias whose experiment to end")],
+    to: Annotated[
+        str | None, typer.Option(help="the arm to promote (default: the verdict's winner)")
+    ] = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    min_samples: Annotated[int, typer.Option(help="as for status, when --to is not given")] = 100,
+) -> None:
+    """Send all of the alias's traffic to one arm (weights 100/0 through
+    ``PUT /admin/experiments/{alias}``). Without ``--to`` the verdict must name a winner."""
+    base, secret = _target(url, key)
+    path = urllib.parse.quote(alias)
+    if to is None:
+        query = urllib.parse.urlencode({"min_samples": min_samples})
+        doc = _get(f"{base}/admin/experiments/{path}/stats?{query}", secret)
+        kind = doc["verdict"]["kind"]
+        if kind not in ("candidate better", "candidate worse"):
+            typer.echo(
+                f"strata: no winner to promote ({doc['verdict']['text']}); pass --to ARM to "
+                "choose one anyway",
+                err=True,
+            )
+            raise typer.Exit(1)
+        to = doc["candidate"] if kind == "candidate better" else doc["control"]
+    shown = _get(f"{base}/admin/experiments/{path}", secret)
+    if to not in shown["weights"]:
+        raise typer.BadParameter(
+            f"{to!r} is not a variant; variants are {', '.join(shown['weights'])}",
+            param_hint="--to",
+        )
+    weights = {arm: (100 if arm == to else 0) for arm in shown["weights"]}
+    after = _get(f"{base}/admin/experiments/{path}", secret, {"weights": weights})
+    typer.echo(f"{alias}: promoted {to}; weights now {json.dumps(after['weights'])}")
+
+
 @ab_app.command("status")
 def status(
     alias: Annotated[str, typer.Argument(help="the alias whose experiment to report")],
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON document")] = False,
-    url: Annotated[str | None, typer.Option(help="gateway base URL")] = None,
-    key: Annotated[str | None, typer.Option(help="an admin key (else STRATA_API_KEY)")] = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
     guardrail: Annotated[
         list[str] | None, typer.Option(help="e.g. 'p95_latency_ms<+20%' (repeatable)")
     ] = None,
@@ -109,17 +170,11 @@ def status(
     alpha: Annotated[float, typer.Option(help="error rate of the sequential test")] = 0.05,
     min_samples: Annotated[int, typer.Option(help="rated requests per arm before a verdict")] = 100,
 ) -> None:
-    from gateway.settings import Settings
-
-    settings = Settings()
-    base = url or os.environ.get("STRATA_GATEWAY_URL") or f"http://{settings.host}:{settings.port}"
-    secret = key or os.environ.get("STRATA_API_KEY") or settings.dev_key
-    if not secret:
-        raise typer.BadParameter("no key: pass --key or set STRATA_API_KEY", param_hint="--key")
+    base, secret = _target(url, key)
     params: list[tuple[str, str]] = [("alpha", str(alpha)), ("min_samples", str(min_samples))]
     params += [("guardrail", g) for g in guardrail or []]
     params += [(k, v) for k, v in (("control", control), ("candidate", candidate)) if v]
     query = urllib.parse.urlencode(params)
     path = urllib.parse.quote(alias)
-    doc = _get(f"{base.rstrip('/')}/admin/experiments/{path}/stats?{query}", secret)
+    doc = _get(f"{base}/admin/experiments/{path}/stats?{query}", secret)
     typer.echo(json.dumps(doc, indent=2) if as_json else render(doc))

@@ -110,7 +110,7 @@ def summarize(
         mean = float(out.mean())
         var = float(out.var(ddof=1)) if out.size > 1 else 0.0
         half = _z(alpha) * math.sqrt(var / out.size)
-        ci = (mean - half, mean + half)
+        ci = (max(mean - half, 0.0), min(mean + half, 1.0))  # outcomes lie in [0, 1]
     return ArmSummary(
         name=name,
         n=n,

@@ -195,3 +195,14 @@ def test_status_reads_the_ledger_and_ratings_and_decides(gateway: Gateway) -> No
     assert "guardrail error_rate<+1pt: ok" in out.output and "sample ratio:" in out.output
     denied = runner.invoke(app, ["ab", "status", "support", "--url", gateway.url, "--key", acme])
     assert denied.exit_code == 2 and "403" in denied.output
+
+    # Promote the winner named by the verdict: every later call reaches it.
+    out = runner.invoke(app, ["ab", "promote", "support", "--url", gateway.url, "--key",
+                              TEST_KEY, "--min-samples", "20"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith("support: promoted tuned")
+    assert {gateway.chat(acme).headers["x-strata-variant"] for _ in range(10)} == {"tuned"}
+    # No winner yet at min_samples 500: refused, weights unchanged.
+    out = runner.invoke(app, ["ab", "promote", "support", "--url", gateway.url, "--key",
+                              TEST_KEY, "--min-samples", "500"])  # fmt: skip
+    assert out.exit_code == 1 and "no winner to promote" in out.output
