@@ -25,6 +25,7 @@ from gateway.providers.base import BedrockOptions, Provider
 from gateway.providers.local import Loader, LocalProvider, default_loader
 from gateway.routes import accounting as accounting_routes
 from gateway.routes import admin, bedrock, health, models, openai
+from gateway.routes import experiments as experiment_routes
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
 from gateway.targets import Kind
@@ -114,6 +115,7 @@ def create_app(
             *openai.routes,
             *models.routes,
             *bedrock.routes,
+            *experiment_routes.routes,  # before admin's {alias:path} routes
             *admin.routes,
             *accounting_routes.routes,
         ]

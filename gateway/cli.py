@@ -88,6 +88,9 @@ def _mount() -> None:
 
     app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
     app.add_typer(tenants_app, name="tenants", help="Tenant-wide limits and budgets.")
+    from gateway.experiments.cli import ab_app
+
+    app.add_typer(ab_app, name="ab", help="A/B experiments on live traffic.")
     app.command("usage", help="Usage and cost from the ledger.")(usage_command)
     app.add_typer(customize_app, name="customize", help="Bedrock customization jobs.")
     app.add_typer(variants_app, name="variants", help="Model variants the gateway can route to.")
