@@ -13,6 +13,7 @@ from gateway.accounting.keys import Keyring
 from gateway.accounting.service import Accounting
 from gateway.accounting.stage import AccountingAdmit, AccountingSettle
 from gateway.auth import build_key_store
+from gateway.cache.service import open_cache
 from gateway.config import GatewayConfig, load_config
 from gateway.pipeline.admit import AdmitStage
 from gateway.pipeline.attempt import AttemptStage
@@ -22,7 +23,7 @@ from gateway.pipeline.settle import Settle, SettleHook
 from gateway.providers.base import BedrockOptions, Provider
 from gateway.providers.local import Loader, LocalProvider, default_loader
 from gateway.routes import accounting as accounting_routes
-from gateway.routes import admin, bedrock, health, openai
+from gateway.routes import admin, bedrock, cache, health, openai
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
 from gateway.targets import Kind
@@ -63,6 +64,7 @@ def create_app(
             pipeline = Pipeline(
                 admit=[admit, *(admit_stages or [])],
                 route=route,
+                cache=open_cache(settings, accounting),
                 attempt=AttemptStage(providers),
                 settle=settle,
             )
@@ -87,6 +89,7 @@ def create_app(
             *bedrock.routes,
             *admin.routes,
             *accounting_routes.routes,
+            *cache.routes,
         ]
     )
     return app

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     # How often each replica re-reads the key table (a revoked key stops within this).
     keys_refresh_s: float = Field(default=1.0, gt=0)
 
+    # Response cache (gateway/cache), for aliases with a ``cache:`` section in strata.yaml.
+    # "memory": per process (TTL + LRU within cache_memory_bytes); "redis": shared by replicas
+    # through STRATA_REDIS_URL (values compressed, TTL per entry; a Redis fault is a miss).
+    cache_backend: Literal["memory", "redis"] = "memory"
+    cache_memory_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+
 
 @lru_cache
 def get_settings() -> Settings:
