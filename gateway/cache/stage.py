@@ -184,9 +184,7 @@ class CacheStage:
     def _encode(self, target: Target | None, body: dict[str, Any]) -> bytes:
         return orjson.dumps({"v": 1, "target": str(target) if target else None, **body})
 
-    async def _store(
-        self, call: Call, plan: Plan, key: str, entry: bytes, flight: Any
-    ) -> None:
+    async def _store(self, call: Call, plan: Plan, key: str, entry: bytes, flight: Any) -> None:
         policy: CachePolicy | None = plan.policy.cache
         assert policy is not None
         if len(entry) > policy.max_bytes:

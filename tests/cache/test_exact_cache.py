@@ -39,9 +39,10 @@ def test_second_identical_request_is_a_hit_and_other_tenants_miss(
     aws_credentials: None,
 ) -> None:
     other = tenant_key(tmp_path, "globex")
-    with cached_gateway(tmp_path, wire, backend, prefix=prefix) as url, httpx.Client(
-        base_url=url, headers=AUTH, timeout=30
-    ) as client:
+    with (
+        cached_gateway(tmp_path, wire, backend, prefix=prefix) as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=30) as client,
+    ):
         first = _call(client, surface, "hello cache")
         assert status_and_cache(first) == (200, "miss")
         second = _call(client, surface, "hello cache")
@@ -70,9 +71,10 @@ def test_second_identical_request_is_a_hit_and_other_tenants_miss(
 def test_both_surfaces_share_one_entry(
     tmp_path: Path, wire: BedrockWireServer, aws_credentials: None
 ) -> None:
-    with cached_gateway(tmp_path, wire, "memory") as url, httpx.Client(
-        base_url=url, headers=AUTH, timeout=30
-    ) as client:
+    with (
+        cached_gateway(tmp_path, wire, "memory") as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=30) as client,
+    ):
         assert status_and_cache(_call(client, "bedrock", "same thing")) == (200, "miss")
         hit = _call(client, "openai", "same thing")
         assert status_and_cache(hit) == (200, "hit")
@@ -84,9 +86,10 @@ def test_experiment_arms_never_serve_each_other(
     tmp_path: Path, wire: BedrockWireServer, aws_credentials: None
 ) -> None:
     seen: dict[str, list[str | None]] = {}
-    with cached_gateway(tmp_path, wire, "memory") as url, httpx.Client(
-        base_url=url, headers=AUTH, timeout=30
-    ) as client:
+    with (
+        cached_gateway(tmp_path, wire, "memory") as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=30) as client,
+    ):
         for i in range(16):
             r = client.post(
                 "/model/support/converse",
@@ -109,9 +112,10 @@ def test_no_cache_refreshes_and_no_store_neither_reads_nor_writes(
 ) -> None:
     answers = iter(["one", "two", "three", "four"])
     wire.handler = lambda request: Reply(text=next(answers))
-    with cached_gateway(tmp_path, wire, backend, prefix=prefix) as url, httpx.Client(
-        base_url=url, headers=AUTH, timeout=30
-    ) as client:
+    with (
+        cached_gateway(tmp_path, wire, backend, prefix=prefix) as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=30) as client,
+    ):
 
         def ask(surface: str, **headers: str) -> tuple[str | None, str]:
             r = _call(client, surface, "q", **headers)
@@ -137,9 +141,10 @@ def test_no_cache_refreshes_and_no_store_neither_reads_nor_writes(
 def test_temperature_above_zero_is_not_cached_unless_the_route_says_so(
     tmp_path: Path, wire: BedrockWireServer, aws_credentials: None
 ) -> None:
-    with cached_gateway(tmp_path, wire, "memory") as url, httpx.Client(
-        base_url=url, headers=AUTH, timeout=30
-    ) as client:
+    with (
+        cached_gateway(tmp_path, wire, "memory") as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=30) as client,
+    ):
 
         def state(body: dict[str, object]) -> str | None:
             r = client.post("/v1/chat/completions", json=body)
@@ -157,20 +162,23 @@ def test_temperature_above_zero_is_not_cached_unless_the_route_says_so(
         assert len(wire.calls) == 6
 
 
-
-PRICED = ALIASES + """\
+PRICED = (
+    ALIASES
+    + """\
 prices:
   "bedrock:base-model": {input_per_mtok: 3, output_per_mtok: 15}
 """
+)
 
 
 def test_hits_are_in_the_ledger_at_cost_zero_with_the_cost_saved(
     tmp_path: Path, wire: BedrockWireServer, aws_credentials: None
 ) -> None:
     settled = Settled()
-    with cached_gateway(tmp_path, wire, "memory", settled, aliases=PRICED) as url, httpx.Client(
-        base_url=url, headers=AUTH, timeout=30
-    ) as client:
+    with (
+        cached_gateway(tmp_path, wire, "memory", settled, aliases=PRICED) as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=30) as client,
+    ):
         for _ in range(3):
             assert client.post("/v1/chat/completions", json=chat("price me")).status_code == 200
         events = settled.wait(3)
