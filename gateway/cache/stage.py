@@ -12,6 +12,7 @@ replayed as a stream; a stream cut short or failed is never stored.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -72,6 +73,7 @@ class CacheStage:
         return self.counters.as_json(self.backend.stats(), self.flights.waits, self.backend.name)
 
     async def flush(self, tenant: str | None) -> int:
+        self.flights.forget()
         return await self.backend.flush(tenant_prefix(tenant) if tenant is not None else None)
 
     async def converse(
@@ -144,12 +146,13 @@ class CacheStage:
         if call.context.get("cache_refresh"):
             return None
         while True:
+            looked_at = time.monotonic()
             raw = await self.backend.get(key)
             if raw is not None:
                 entry = _decode(raw, key)
                 if entry is not None:
                     return entry
-            flight = self.flights.current(key)
+            flight = self.flights.current(key, looked_at)
             if flight is None:
                 return None
             landing = await self.flights.wait(call, flight)
@@ -189,8 +192,8 @@ class CacheStage:
         assert policy is not None
         if len(entry) > policy.max_bytes:
             self.counters.too_large += 1
-            if flight is not None:
-                self.flights.land(key, flight, Landing())
+            if flight is not None:  # the waiters still get it, once
+                self.flights.land(key, flight, Landing(entry=entry), recent=False)
             return
         if call.hints.cache != "no-store":
             await self.backend.set(key, entry, policy.ttl_s)

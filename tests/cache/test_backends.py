@@ -3,6 +3,7 @@ tenant, Redis values compressed with their own expiry; keys normalised but tenan
 
 from __future__ import annotations
 
+import time
 import zlib
 from pathlib import Path
 
@@ -12,10 +13,11 @@ import redis
 from gateway.accounting.redis_state import RedisState
 from gateway.auth import Principal
 from gateway.cache.backends import ENTRY_OVERHEAD, MemoryBackend, RedisBackend
+from gateway.cache.flight import Flights, Landing
 from gateway.cache.keys import bypass_reason, cache_key, tenant_prefix
 from gateway.canonical import ConverseRequest
 from gateway.config import load_config
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, InvalidRequest
 from gateway.pipeline.call import Call, Hints, Plan
 from gateway.pipeline.policy import CachePolicy, RoutePolicy
 from gateway.settings import Settings
@@ -176,3 +178,18 @@ def test_route_cache_config_and_its_errors(tmp_path: Path) -> None:
     config.write_text("aliases:\n  chat: {targets: [bedrock:m], cache: {ttl: 5}}\n")
     with pytest.raises(ConfigError, match=r"aliases\.chat\.cache\.ttl: "):
         load_config(Settings(home=tmp_path, config=config))
+
+
+async def test_a_read_on_its_way_while_the_leader_landed_is_served_by_the_landing() -> None:
+    """The race bench.cache found on Redis (2 upstream calls for a burst of 200): a call whose
+    cache read began before the leader stored, and ended after it landed, led a new flight."""
+    flights = Flights()
+    future = flights.lead("k")
+    looked_at = time.monotonic()  # this call's read is on its way...
+    flights.land("k", future, Landing(entry=b"answer"))  # ...while the leader stores and lands
+    found = flights.current("k", looked_at)
+    assert found is not None and found.result().entry == b"answer"
+    assert flights.current("k", time.monotonic() + 1) is None  # later calls read the cache
+    failed = flights.lead("e")
+    flights.land("e", failed, Landing(error=InvalidRequest("bad")))
+    assert flights.current("e", looked_at) is None  # errors are never kept
