@@ -104,6 +104,7 @@ class Ledger:
         *,
         flush_interval_s: float = 0.2,
         batch_size: int = 500,
+        memory_cap: int = 100_000,
     ) -> None:
         self._db = db
         self._root = home / "ledger-wal"
@@ -115,7 +116,12 @@ class Ledger:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._pending: list[LedgerRecord] = []
-        self._backlog: deque[tuple[Path, list[LedgerRecord]]] = deque()
+        # Sealed segments not yet committed: (file, its records or None once spilled, count).
+        # Past ``memory_cap`` buffered records (a long outage), newer segments are kept on disk
+        # only and re-read when their turn comes.
+        self._backlog: deque[tuple[Path, list[LedgerRecord] | None, int]] = deque()
+        self._memory_cap = memory_cap
+        self._in_memory = 0
         self._seq = 0
         self._fd = -1
         self._lock_fd = -1
@@ -163,7 +169,7 @@ class Ledger:
         else:
             log.warning(
                 "ledger: %d records not yet written stay in %s and are replayed at next start",
-                sum(len(r) for _, r in self._backlog) + len(self._pending),
+                self.backlog,
                 self._dir,
             )
         os.close(self._lock_fd)
@@ -180,8 +186,13 @@ class Ledger:
         return False
 
     @property
+    def spilled(self) -> int:
+        """Buffered records kept on disk only (past the memory cap)."""
+        return sum(count for _, kept, count in self._backlog if kept is None)
+
+    @property
     def backlog(self) -> int:
-        return sum(len(r) for _, r in self._backlog) + len(self._pending)
+        return sum(count for _, _, count in self._backlog) + len(self._pending)
 
     # -- writer thread ------------------------------------------------------------------------
 
@@ -201,7 +212,14 @@ class Ledger:
             records, self._pending = self._pending, []
         os.fsync(old_fd)
         os.close(old_fd)
-        self._backlog.append((self._dir / f"{old_seq:08d}.jsonl", records))
+        self._queue(self._dir / f"{old_seq:08d}.jsonl", records)
+
+    def _queue(self, path: Path, records: list[LedgerRecord]) -> None:
+        if self._in_memory + len(records) > self._memory_cap:
+            self._backlog.append((path, None, len(records)))
+            return
+        self._in_memory += len(records)
+        self._backlog.append((path, records, len(records)))
 
     def _run(self) -> None:
         self._replay_dead()
@@ -221,7 +239,8 @@ class Ledger:
 
     def _write_backlog(self) -> bool:
         while self._backlog:
-            path, records = self._backlog[0]
+            path, kept, count = self._backlog[0]
+            records = kept if kept is not None else _parse(path)
             try:
                 self._insert(records)
             except StoreUnavailable as exc:
@@ -236,6 +255,8 @@ class Ledger:
                 return False
             self.stats.written += len(records)
             self._backlog.popleft()
+            if kept is not None:
+                self._in_memory -= count
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         return True
@@ -269,7 +290,7 @@ class Ledger:
                 count += len(records)
                 target = self._dir / f"replay-{folder.name}-{segment.name}"
                 segment.rename(target)
-                self._backlog.append((target, records))
+                self._queue(target, records)
             self.stats.replayed += count
             self.stats.recorded += count
             lock.unlink()

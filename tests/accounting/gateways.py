@@ -57,6 +57,9 @@ class GatewayProcess:
             STRATA_CONFIG=str(self.config),
             STRATA_DEV_KEY=ADMIN_KEY,
             STRATA_LOG_LEVEL="WARNING",
+            # The fake runs in the test process, sharing its CPU with the load client: on a
+            # loaded machine connecting to it can take seconds (a 503 "cannot reach").
+            STRATA_BEDROCK_CONNECT_TIMEOUT_S="60",
             AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
             AWS_SECRET_ACCESS_KEY="secret-example",
             AWS_CONFIG_FILE=os.devnull,
