@@ -11,6 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from customize.sagemaker.options import RemoteOptions, with_remote_options
+
 train_app = typer.Typer(
     help="Train adapters locally (LoRA, bottleneck) on Bedrock-format JSONL.",
     no_args_is_help=True,
@@ -38,7 +40,13 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _run(settings_kwargs: dict[str, Any], resume: bool) -> None:
+def _run(
+    settings_kwargs: dict[str, Any], resume: bool, remote: RemoteOptions | None = None
+) -> None:
+    if remote is not None and remote.on == "sagemaker":
+        from customize.sagemaker.launch import launch
+
+        return launch(settings_kwargs, remote, resume)
     from adapters_local.data.records import DataError
     from adapters_local.models.loading import ModelError
     from adapters_local.training.checkpoint import ResumeError
@@ -55,6 +63,10 @@ def _run(settings_kwargs: dict[str, Any], resume: bool) -> None:
         ) from None
     except (DataError, ModelError, ResumeError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    from adapters_local.training.distributed import is_main_process
+
+    if not is_main_process():  # under torchrun only rank 0 reports (and saves)
+        return
     summary = f"saved adapter to {out} ({report['steps_done']} steps"
     if report["eval_exact_match"] is not None:
         summary += f", eval exact match {report['eval_exact_match']:.3f}"
@@ -62,6 +74,7 @@ def _run(settings_kwargs: dict[str, Any], resume: bool) -> None:
 
 
 @train_app.command("lora")
+@with_remote_options
 def train_lora(
     data: Data,
     out: Out,
@@ -82,6 +95,7 @@ def train_lora(
     device: Device = None,
     threads: Threads = None,
     resume: Resume = False,
+    remote: RemoteOptions | None = None,
 ) -> None:
     """Supervised LoRA fine-tuning (peft), loss on the answers only."""
     from adapters_local.training.settings import LoraOptions
@@ -109,10 +123,12 @@ def train_lora(
             "threads": threads,
         },
         resume,
+        remote,
     )
 
 
 @train_app.command("bottleneck")
+@with_remote_options
 def train_bottleneck(
     data: Data,
     out: Out,
@@ -133,6 +149,7 @@ def train_bottleneck(
     device: Device = None,
     threads: Threads = None,
     resume: Resume = False,
+    remote: RemoteOptions | None = None,
 ) -> None:
     """Train a sequential bottleneck adapter (served locally; cannot be merged for Bedrock)."""
     from adapters_local.training.settings import BottleneckOptions
@@ -162,6 +179,7 @@ def train_bottleneck(
             "threads": threads,
         },
         resume,
+        remote,
     )
 
 

@@ -77,7 +77,15 @@ def _mount() -> None:
     app.add_typer(cache_app, name="cache", help="The response cache: counters, flush.")
     app.add_typer(customize_app, name="customize", help="Bedrock customization jobs.")
     app.add_typer(variants_app, name="variants", help="Model variants the gateway can route to.")
-    app.add_typer(train_app, name="train", help="Train adapters locally.")
+    app.add_typer(train_app, name="train", help="Train adapters locally or on SageMaker.")
     app.command("export", help="Merge a LoRA adapter and export for Bedrock import.")(
         export_command
     )
+    from customize.sagemaker import commands as sagemaker_jobs
+    from customize.sagemaker.tune_cmd import tune_app
+
+    train_app.command("status")(sagemaker_jobs.status)
+    train_app.command("stop")(sagemaker_jobs.stop)
+    train_app.command("list")(sagemaker_jobs.list_jobs)
+    train_app.command("register")(sagemaker_jobs.register_job)
+    app.add_typer(tune_app, name="tune", help="Hyper-parameter search (SageMaker HPO or Optuna).")

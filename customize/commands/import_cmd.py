@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -20,14 +21,10 @@ from customize.commands.common import (
     reported_errors,
     wait_and_show,
 )
-from customize.errors import ImportFolderError
+from customize.errors import ImportFolderError, UsageError
 from customize.imports.check import ImportCheck, check_import_folder
 from customize.imports.submit import get_import, import_rows, plan_import, start_import
 from customize.s3 import parse_s3_uri
-
-ModelDir = Annotated[
-    Path, typer.Option("--model-dir", file_okay=False, help="Hugging Face model folder to import.")
-]
 
 
 def _describe(check: ImportCheck) -> str:
@@ -64,7 +61,6 @@ def import_check(
 
 
 def import_model(
-    model_dir: ModelDir,
     output: Annotated[
         str, typer.Option("--output", help="s3:// prefix to upload the folder under.")
     ],
@@ -72,6 +68,17 @@ def import_model(
         str, typer.Option("--role-arn", help="IAM role Bedrock assumes to read the model files.")
     ],
     name: Annotated[str, typer.Option("--name", help="Name of the imported model.")],
+    model_dir: Annotated[
+        Path | None,
+        typer.Option("--model-dir", file_okay=False, help="Hugging Face model folder to import."),
+    ] = None,
+    from_training_job: Annotated[
+        str | None,
+        typer.Option("--from-training-job", help="A Completed SageMaker job (name or ARN)."),
+    ] = None,
+    variant: Annotated[
+        str | None, typer.Option("--variant", help="With --from-training-job: add this variant.")
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Follow the import job until it ends.")
     ] = True,
@@ -81,7 +88,15 @@ def import_model(
     as_json: JsonOut = False,
 ) -> None:
     """Check a model folder, upload it and import it into Bedrock; prints the imported-model ARN."""
-    with reported_errors(as_json):
+    with reported_errors(as_json), tempfile.TemporaryDirectory() as scratch:
+        handoff = None
+        if from_training_job is not None:  # the SageMaker hand-off (customize/sagemaker)
+            from customize.sagemaker.handoff import fetch_export
+
+            handoff = fetch_export(AwsContext(region, profile), from_training_job, Path(scratch))
+            model_dir = handoff.folder
+        if model_dir is None:
+            raise UsageError("pass --model-dir or --from-training-job")
         check = check_import_folder(model_dir)
         _refuse(check)
         note(f"folder OK: {_describe(check)}", as_json=as_json)
@@ -119,4 +134,9 @@ def import_model(
                 failure = f"import job {state.name} failed: {reason}"
             elif not as_json:
                 out().print(f"imported model: {state.imported_model_arn}")
+            if handoff is not None and state.status == "Completed":
+                from customize.sagemaker.handoff import complete
+
+                model = str(state.imported_model_arn)
+                payload["lineage"] = complete(aws, handoff, state.arn, model, variant)
         finish(payload, failure, as_json)

@@ -90,7 +90,12 @@ class LocalProvider:
 
     def _load(self, base: str, path: str, adapters: Mapping[str, str]) -> InferenceEngine:
         started = time.perf_counter()
-        engine = self._loader(path, adapters)
+        try:
+            engine = self._loader(path, adapters)
+        except Exception as exc:
+            # Logged when it happens, not when the first request finds the failed future.
+            log.error("local model %r failed to load: %s: %s", base, type(exc).__name__, exc)
+            raise
         log.info(
             "local model %r loaded in %.1fs (adapters: %s)",
             base,

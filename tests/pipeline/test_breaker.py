@@ -7,16 +7,9 @@ from gateway.pipeline.breaker import Breaker, Breakers, is_failure
 from gateway.pipeline.policy import BreakerPolicy
 from gateway.providers.bedrock_errors import from_code, read_timeout
 from gateway.targets import Target
+from tests.pipeline.clock import Clock
 
 POLICY = BreakerPolicy(failures=3, window_s=10, cooldown_s=5, error_rate=0.5, min_calls=10)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_opens_after_consecutive_failures_and_probes_once_after_cool_down() -> None:

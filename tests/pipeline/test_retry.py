@@ -18,16 +18,9 @@ from gateway.pipeline.retry import (
 )
 from gateway.providers.bedrock_direct_wire import transport_error
 from gateway.providers.bedrock_errors import from_code, parse_retry_after, read_timeout
+from tests.pipeline.clock import Clock
 
 POLICY = RetryPolicy(max_attempts=5, base_ms=50, cap_ms=400, budget_ratio=0.2)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_backoff_ceiling_doubles_then_caps() -> None:
