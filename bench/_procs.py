@@ -155,15 +155,17 @@ def write_gateway_config(workdir: Path, fake_port: int, model_id: str) -> Path:
     return path
 
 
-def gateway_env(home: Path, key: str) -> dict[str, str]:
-    """The environment ``strata serve`` gets: isolated home, a dev key, dummy AWS credentials
-    (it signs its upstream calls; the fake does not check them) and no AWS config files."""
+def gateway_env(home: Path, key: str, transport: str = "direct") -> dict[str, str]:
+    """The environment ``strata serve`` gets: isolated home, a dev key, the Bedrock transport,
+    dummy AWS credentials (it signs its upstream calls; the fake does not check them) and no AWS
+    config files."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRATA_"))}
     empty = home / "aws-empty"
     empty.write_text("")
     env.update(
         STRATA_HOME=str(home),
         STRATA_DEV_KEY=key,
+        STRATA_BEDROCK_TRANSPORT=transport,
         AWS_ACCESS_KEY_ID="AKIDBENCHEXAMPLE",
         AWS_SECRET_ACCESS_KEY="bench-secret-example",
         AWS_EC2_METADATA_DISABLED="true",

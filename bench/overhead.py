@@ -93,7 +93,7 @@ async def start_strata(args: argparse.Namespace, workdir: Path, fake_port: int) 
     home = workdir / "strata-home"
     home.mkdir()
     config = procs.write_gateway_config(workdir, fake_port, MODEL_ID)
-    env = procs.gateway_env(home, KEY)
+    env = procs.gateway_env(home, KEY, args.transport)
     launches = ["strata", "direct"] if args.launch == "auto" else [args.launch]
     problem = ""
     for launch in launches:
@@ -298,6 +298,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="auto",
         help="'strata serve' console script, or gateway.cli.serve without the other "
         "packages' sub-apps; auto tries the script first",
+    )
+    p.add_argument(
+        "--transport",
+        choices=["direct", "aiobotocore"],
+        default="direct",
+        help="the gateway's Bedrock transport (STRATA_BEDROCK_TRANSPORT)",
     )
     p.add_argument("--json", type=Path, default=None, help="also write the report here")
     p.add_argument(

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,8 +30,9 @@ class Settings(BaseSettings):
     bedrock_read_timeout_s: float = 120.0
     bedrock_max_connections: int = 256
     # "direct": our lean client (botocore credentials + SigV4Auth, aiohttp, orjson), about a third
-    # of aiobotocore's CPU per call (bench/README.md); "aioboto3": the aiobotocore client.
-    bedrock_transport: Literal["direct", "aioboto3"] = "direct"
+    # of aiobotocore's CPU per call (bench/README.md); "aiobotocore": the aiobotocore client.
+    # "aioboto3", this transport's name before aioboto3 was dropped, is accepted as an alias.
+    bedrock_transport: Literal["direct", "aiobotocore"] = "direct"
     log_level: str = "INFO"
 
     # Accounting (gateway/accounting): keys, ledger, budgets, rate limits.
@@ -59,6 +60,12 @@ class Settings(BaseSettings):
     # through STRATA_REDIS_URL (values compressed, TTL per entry; a Redis fault is a miss).
     cache_backend: Literal["memory", "redis"] = "memory"
     cache_memory_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+
+    @field_validator("bedrock_transport", mode="before")
+    @classmethod
+    def _transport_alias(cls, value: object) -> object:
+        # Deployments configured before aioboto3 was replaced by aiobotocore keep working.
+        return "aiobotocore" if value == "aioboto3" else value
 
 
 @lru_cache

@@ -174,3 +174,27 @@ class VariantStore:
 
     def list(self) -> builtins.list[Variant]:
         return self._select()
+
+    def retarget(self, model_arn: str, target: str) -> builtins.list[str]:
+        """Point every variant still on the bare ``model_arn`` at ``target`` (the serving ARN
+        that now exists for it); returns the variant names changed."""
+        if not self.path.exists():
+            return []
+        parse_target(target)
+        bare = f"bedrock:{model_arn}"
+        with self._writing() as connection:
+            names = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT name FROM variants WHERE model_arn = ? AND target = ?",
+                    (model_arn, bare),
+                )
+            ]
+            connection.execute(
+                "UPDATE variants SET target = ? WHERE model_arn = ? AND target = ?",
+                (target, model_arn, bare),
+            )
+        return names
+
+    def routing_to(self, target: str) -> builtins.list[str]:
+        return [variant.name for variant in self._select("WHERE target = ?", (target,))]

@@ -2,7 +2,7 @@
 on first use and closed by the lifespan's exit stack.
 
 A target's region is its own (``bedrock@us-west-2:…``, or an ARN's region field), else the
-configured default. Either transport (``direct`` or ``aioboto3``) sits behind it; each makes
+configured default. Either transport (``direct`` or ``aiobotocore``) sits behind it; each makes
 exactly one attempt per call, the pipeline's attempt stage owns retries.
 """
 

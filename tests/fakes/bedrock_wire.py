@@ -1,6 +1,6 @@
 """A loopback server that speaks the Bedrock runtime wire protocol (Converse and ConverseStream).
 
-The real boto3 / aioboto3 ``bedrock-runtime`` clients reach it through ``endpoint_url``. Every
+The real boto3 / aiobotocore ``bedrock-runtime`` clients reach it through ``endpoint_url``. Every
 call is scripted by a handler (``FakeRequest -> Reply``) that picks the answer, usage, latency,
 errors and in-stream exceptions; ``BedrockWireServer.calls`` records what arrived.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from gateway.config import load_config
 from gateway.errors import ConfigError
@@ -167,3 +168,14 @@ def test_route_errors_name_the_key(tmp_path: Path, text: str, key: str, reason: 
     message = info.value.message
     assert f"strata.yaml: {key}: " in message
     assert reason in message
+
+
+def test_bedrock_transport_old_name_is_an_alias(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The transport was called "aioboto3" until aioboto3 was replaced by aiobotocore itself.
+    assert Settings(home=tmp_path, bedrock_transport="aioboto3").bedrock_transport == "aiobotocore"
+    monkeypatch.setenv("STRATA_BEDROCK_TRANSPORT", "aioboto3")
+    assert Settings(home=tmp_path).bedrock_transport == "aiobotocore"
+    with pytest.raises(ValidationError, match="bedrock_transport"):
+        Settings(home=tmp_path, bedrock_transport="boto3")

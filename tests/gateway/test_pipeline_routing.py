@@ -132,7 +132,7 @@ def _region(call: FakeRequest) -> str:
     return call.headers["authorization"].split("Credential=")[1].split("/")[2]
 
 
-@pytest.mark.parametrize("transport", ["direct", "aioboto3"])
+@pytest.mark.parametrize("transport", ["direct", "aiobotocore"])
 def test_targets_go_to_their_region(
     tmp_path: Path, wire: BedrockWireServer, aws_credentials: None, transport: str
 ) -> None:

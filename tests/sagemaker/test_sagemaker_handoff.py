@@ -28,7 +28,7 @@ def bedrock(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBedrock]:
 def _train_on_sagemaker(cli: Any, aws: Any, data: Path, out: Path, *extra: str) -> Any:
     args = ["train", "lora", "--data", str(data), "--out", str(out), "--on", "sagemaker"]
     args += ["--role-arn", aws.role_arn, "--output", f"s3://{aws.bucket}/r"]
-    return CliRunner().invoke(cli, [*args, "--poll-interval", "0", "--json", *extra])
+    return CliRunner().invoke(cli, [*args, "--poll-interval", "0.1", "--json", *extra])
 
 
 def test_job_to_model_package_to_bedrock_import_to_variant_lineage(
@@ -69,8 +69,9 @@ def test_job_to_model_package_to_bedrock_import_to_variant_lineage(
             "tuned",
             "--variant",
             "tuned-v1",
+            "--wait",
             "--poll-interval",
-            "0",
+            "0.1",
         ],
     )
     assert imported.exit_code == 0, imported.output

@@ -56,7 +56,7 @@ def _train(cli: Any, aws: Any, data: tuple[Path, Path], out: Path, *extra: str) 
         "--output",
         f"s3://{aws.bucket}/runs",
         "--poll-interval",
-        "0",
+        "0.1",
         *extra,
     ]
     return CliRunner().invoke(cli, args)
@@ -257,7 +257,7 @@ def test_no_wait_then_status_list_stop_and_a_later_register(
     job = aws.client("sagemaker").describe_training_job(TrainingJobName=first)
     assert job["TrainingJobStatus"] == "Stopping"
 
-    waited = runner.invoke(cli, ["train", "status", second, "--wait", "--poll-interval", "0"])
+    waited = runner.invoke(cli, ["train", "status", second, "--wait", "--poll-interval", "0.1"])
     assert waited.exit_code == 0 and "Completed" in waited.output
     registered = runner.invoke(
         cli, ["train", "register", second, "--approval", "Approved", "--json"]
