@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -12,7 +14,7 @@ from gateway import handlers
 from gateway.accounting.keys import Keyring
 from gateway.accounting.service import Accounting
 from gateway.accounting.stage import AccountingAdmit, AccountingSettle
-from gateway.auth import build_key_store
+from gateway.auth import OpenAccess, build_key_store
 from gateway.cache.service import open_cache
 from gateway.config import GatewayConfig, load_config
 from gateway.pipeline.admit import AdmitStage
@@ -23,7 +25,7 @@ from gateway.pipeline.settle import Settle, SettleHook
 from gateway.providers.base import BedrockOptions, Provider
 from gateway.providers.local import Loader, LocalProvider, default_loader
 from gateway.routes import accounting as accounting_routes
-from gateway.routes import admin, bedrock, cache, health, openai
+from gateway.routes import admin, bedrock, cache, health, models, openai
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
 from gateway.targets import Kind
@@ -44,14 +46,19 @@ def create_app(
     (accounting's: key scope, limits and budget; ledger and corrections)."""
     settings = settings or get_settings()
     config = load_config(settings)  # fail before serving, with the file/key/reason
+    home = settings.home.resolve()
+    # Relative to the working directory by default: starting elsewhere means another key.
+    log.info("state directory (dev key, variants): %s", home)
+    keys = build_key_store(home, settings.dev_key, settings.auth_disabled)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            providers = await _open_providers(stack, settings, config, local_loader)
+            providers, loading = await _open_providers(stack, settings, config, local_loader)
             # Opened before the pipeline's settle, so it closes after the last settle drained.
             accounting = await Accounting.open(stack, settings, config.prices)
-            route = RouteStage(config.routes(), RegistryResolver(settings.home / "variants.sqlite"))
+            variants = RegistryResolver(home / "variants.sqlite")
+            route = RouteStage(config.routes(), variants)
             settle = Settle(
                 [
                     AccountingSettle(accounting, config.bedrock.region or settings.aws_region),
@@ -59,8 +66,8 @@ def create_app(
                 ]
             )
             stack.push_async_callback(settle.drain)
-            aliases = frozenset(route.aliases)
-            admit = AccountingAdmit(accounting, aliases.__contains__)
+            aliases_known = frozenset(route.aliases)
+            admit = AccountingAdmit(accounting, aliases_known.__contains__)
             pipeline = Pipeline(
                 admit=[admit, *(admit_stages or [])],
                 route=route,
@@ -68,24 +75,47 @@ def create_app(
                 attempt=AttemptStage(providers),
                 settle=settle,
             )
-            keys = build_key_store(settings.home, settings.dev_key, settings.auth_disabled)
-            if not settings.auth_disabled:
-                keys = Keyring(keys, accounting.keys)
-            app.state.strata = GatewayState(settings, keys, pipeline, providers, accounting)
-            log.info(
-                "gateway ready to accept requests; aliases: %s",
-                ", ".join(pipeline.route.aliases),
+            open_access = isinstance(keys, OpenAccess)
+            state = GatewayState(
+                settings,
+                keys if open_access else Keyring(keys, accounting.keys),
+                pipeline,
+                providers,
+                accounting=accounting,
+                auth_disabled=open_access,
+                variants=variants,
             )
+            app.state.strata = state
+            checks = asyncio.ensure_future(state.check_aws_credentials())
+            stack.callback(checks.cancel)
+            aliases = ", ".join(pipeline.route.aliases)
+            if loading:
+                log.info(
+                    "gateway accepting requests (aliases: %s); loading local model(s) %s in "
+                    "the background, /readyz says when they are ready",
+                    aliases,
+                    ", ".join(loading),
+                )
+            else:
+                log.info("gateway ready to accept requests; aliases: %s", aliases)
             yield
 
     app = FastAPI(
-        title="Strata gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+        title="Strata gateway",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # A slash redirect would be unauthenticated and built from the Host header; API
+        # clients never need one, so an unknown path is a plain 404.
+        redirect_slashes=False,
     )
     handlers.install(app)
     app.router.routes.extend(
         [
             *health.routes,
             *openai.routes,
+            *models.routes,
             *bedrock.routes,
             *admin.routes,
             *accounting_routes.routes,
@@ -95,29 +125,46 @@ def create_app(
     return app
 
 
+def _preloaded(config: GatewayConfig) -> list[str]:
+    """Local bases some alias names: loaded at start, others on first use. The ``default`` alias
+    added to a strata.yaml that did not name it is loaded lazily, so a Bedrock-only config never
+    imports torch."""
+    bases: list[str] = []
+    for alias, entry in config.aliases.items():
+        if alias == "default" and config.implied_default:
+            continue
+        for chain in entry.chains():
+            bases += [t.model for t in chain if t.kind == "local" and t.model not in bases]
+    return bases
+
+
 async def _open_providers(
     stack: AsyncExitStack,
     settings: Settings,
     config: GatewayConfig,
     local_loader: Loader,
-) -> dict[Kind, Provider]:
+) -> tuple[dict[Kind, Provider], list[str]]:
     from gateway.providers.bedrock import BedrockProvider
     from gateway.providers.bedrock_direct import DirectBedrockProvider
     from gateway.providers.bedrock_regions import RegionalBedrock
     from gateway.wire.blobs import runtime_shapes
 
     runtime_shapes()  # read botocore's model now rather than on the first Bedrock-native call
-    local = LocalProvider(config.local.bases, local_loader)
+    local = LocalProvider(config.local.bases, local_loader, config.unavailable)
     stack.callback(local.close)
-    bedrock_regions: set[str | None] = set()
-    # Only models some alias names are loaded at start; others load on first use.
-    for entry in config.aliases.values():
-        for chain in entry.chains():
-            for target in chain:
-                if target.kind == "local":
-                    local.preload(target.model)
-                elif target.kind == "bedrock":
-                    bedrock_regions.add(target.region)
+    loading = []
+    for base in _preloaded(config):
+        future = local.preload(base)
+        if future is not None:
+            loading.append(base)
+            future.add_done_callback(functools.partial(_log_loaded, base))
+    bedrock_regions = {
+        target.region
+        for entry in config.aliases.values()
+        for chain in entry.chains()
+        for target in chain
+        if target.kind == "bedrock"
+    }
     transport = DirectBedrockProvider if settings.bedrock_transport == "direct" else BedrockProvider
     options = BedrockOptions(
         region=config.bedrock.region or settings.aws_region,
@@ -132,4 +179,17 @@ async def _open_providers(
     for region in sorted(bedrock_regions, key=str):
         await bedrock.client(region or options.region)
     providers: dict[Kind, Provider] = {"local": local, "bedrock": bedrock}
-    return providers
+    return providers, loading
+
+
+def _log_loaded(base: str, future: asyncio.Future[object]) -> None:
+    error = None if future.cancelled() else future.exception()
+    if future.cancelled() or error is not None:
+        log.error(
+            "local model %r failed to load (%s: %s); requests to it answer 503",
+            base,
+            type(error).__name__,
+            error,
+        )
+    else:
+        log.info("gateway ready: local model %r is loaded", base)

@@ -40,9 +40,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gateway.accounting.prices import PriceOverride
+from gateway.config_local import check_local_bases
 from gateway.errors import ConfigError, InvalidRequest
 from gateway.pipeline.experiments import Arm, Experiment, StickyBy
 from gateway.pipeline.policy import (
@@ -216,6 +225,19 @@ class GatewayConfig(_Strict):
     # Per-target price rows that add to or override gateway/accounting/prices.json.
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
 
+    # Filled by load_config: whether ``default`` was added rather than written in the file (it
+    # is then loaded lazily, on first use), and the local targets that cannot be served.
+    _implied_default: bool = PrivateAttr(default=False)
+    _unavailable: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def implied_default(self) -> bool:
+        return self._implied_default
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        return self._unavailable
+
     @field_validator("aliases", mode="before")
     @classmethod
     def _mapping(cls, value: Any) -> Any:
@@ -237,11 +259,13 @@ def load_config(settings: Settings) -> GatewayConfig:
     if "default" not in config.aliases:
         base = "local" if settings.local_model else BUILTIN
         config.aliases["default"] = AliasConfig(targets=[Target("local", base)])
+        config._implied_default = settings.config is not None
     for alias, entry in config.aliases.items():
         for chain in entry.chains():
             for target in chain:
                 if target.kind == "local":
                     _check_local(settings.config, alias, target, bases)
+    config._unavailable = check_local_bases(settings.config, bases)
     return config
 
 

@@ -63,8 +63,12 @@ class Failed:
 class RequestError(ValueError):
     """The request cannot be served as given: a client error (the gateway answers 400).
 
-    The message names the field at fault and never quotes the prompt.
+    The message names the field at fault and never quotes the prompt; ``param`` is that field.
     """
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class PromptTooLong(RequestError):
@@ -73,9 +77,13 @@ class PromptTooLong(RequestError):
     def __init__(self, prompt_tokens: int, context_length: int, *, at_least: bool = False) -> None:
         # at_least: only a prefix was counted (a huge prompt is not tokenized in full).
         size = f"at least {prompt_tokens}" if at_least else str(prompt_tokens)
-        super().__init__(f"the prompt is {size} tokens; the model's context is {context_length}")
+        super().__init__(
+            f"the prompt is {size} tokens; the model's context is {context_length}",
+            param="messages",
+        )
         self.prompt_tokens = prompt_tokens
         self.context_length = context_length
+        self.at_least = at_least
 
 
 GenerationEvent = TextDelta | Finished | Failed

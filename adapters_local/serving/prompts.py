@@ -48,7 +48,7 @@ class PromptEncoder:
         try:
             ids = encode_turns(self._tokenizer, turns, add_generation_prompt=True)
         except UnsafeContentError as exc:
-            raise RequestError(f"messages: {exc}") from None
+            raise RequestError(f"messages: {exc}", param="messages") from None
         if len(ids) >= self._context:  # at least one new token must fit
             raise PromptTooLong(len(ids), self._context)
         return ids

@@ -79,7 +79,7 @@ def make_row(model: ServedModel, job: Job) -> Row | None:
         route = model.route(request.adapter)
         check_sampling(request.temperature, request.top_p)
         if request.max_new_tokens < 1:
-            raise RequestError("max_new_tokens must be at least 1")
+            raise RequestError("max_new_tokens must be at least 1", param="max_new_tokens")
         room = model.max_positions() - len(job.prompt)
         if room <= 0:  # also checked before the job reached this thread
             raise PromptTooLong(len(job.prompt), model.max_positions())

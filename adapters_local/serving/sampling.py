@@ -30,7 +30,7 @@ def check_sampling(temperature: float | None, top_p: float | None) -> None:
     """Refuse settings no rule can give a meaning to (NaN, infinities), naming the field."""
     for field, value in (("temperature", temperature), ("top_p", top_p)):
         if value is not None and not math.isfinite(value):
-            raise SamplingError(f"{field} must be a finite number, got {value!r}")
+            raise SamplingError(f"{field} must be a finite number, got {value!r}", param=field)
 
 
 def choose(logits: Any, temperature: float | None, top_p: float | None, generator: Any) -> int:

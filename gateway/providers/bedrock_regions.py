@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack
 from dataclasses import replace
 
 from gateway.canonical import ConverseRequest, ConverseResponse, StreamEvent
+from gateway.errors import InvalidRequest
 from gateway.providers.base import BedrockOptions, Provider
 from gateway.targets import Target
 
@@ -61,6 +62,7 @@ class RegionalBedrock:
         return all(client.ready() for client in self._clients.values())
 
     async def converse(self, target: Target, request: ConverseRequest) -> ConverseResponse:
+        _refuse_options(request)
         client = self._clients.get(self.region_of(target)) or await self.client(
             self.region_of(target)
         )
@@ -69,6 +71,8 @@ class RegionalBedrock:
     def converse_stream(
         self, target: Target, request: ConverseRequest
     ) -> AsyncGenerator[StreamEvent, None]:
+        if request.options:
+            return self._refusing(target, request)
         client = self._clients.get(self.region_of(target))
         if client is not None:  # the hot path: no extra generator layer per event
             return client.converse_stream(target, request)
@@ -80,3 +84,20 @@ class RegionalBedrock:
         client = await self.client(self.region_of(target))
         async for event in client.converse_stream(target, request):
             yield event
+
+    async def _refusing(
+        self, target: Target, request: ConverseRequest
+    ) -> AsyncGenerator[StreamEvent, None]:
+        # A generator, so the refusal surfaces where stream errors do: at the first event.
+        _refuse_options(request)
+        async for event in self._opening_stream(target, request):
+            yield event
+
+
+def _refuse_options(request: ConverseRequest) -> None:
+    """OpenAI-only parameters (seed, response_format, logprobs, …) have no Converse field; a
+    caller who asked for one must hear so rather than silently get an answer without it."""
+    for name in request.options:
+        raise InvalidRequest(
+            f"{name}: not supported for Bedrock targets (Converse has no such field)", param=name
+        )

@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from gateway.errors import InvalidRequest, StrataError
+from gateway.logs import code_location
 from gateway.pipeline.call import Call, Hints, Surface, new_request_id
 
 log = logging.getLogger("strata.surface")
@@ -61,7 +62,13 @@ def endpoint(surface: Surface, handler: Endpoint) -> Callable[[Request], Awaitab
             exc.response_headers.update(exchange.headers())
             raise
         except Exception as exc:
-            log.error("unhandled error in request %s", exchange.request_id, exc_info=exc)
+            # Type and code location only: a message or traceback can quote request data.
+            log.error(
+                "unhandled %s in request %s at %s",
+                type(exc).__name__,
+                exchange.request_id,
+                code_location(exc),
+            )
             error = StrataError("internal error")
             error.response_headers.update(exchange.headers())
             raise error from None

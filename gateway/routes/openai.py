@@ -1,4 +1,4 @@
-"""OpenAI-compatible surface: ``/v1/chat/completions`` and ``/v1/models``.
+"""OpenAI-compatible surface: ``/v1/chat/completions`` (``/v1/models``: ``routes/models.py``).
 
 The surface only translates: auth → bounded body → canonical request → ``Call`` → pipeline →
 OpenAI JSON or SSE.
@@ -99,22 +99,6 @@ async def _chunks(
     yield _DONE
 
 
-async def list_models(request: Request, exchange: Exchange) -> Response:
-    state = get_state(request)
-    principal(request, state)
-    return json_response(
-        {
-            "object": "list",
-            "data": [
-                {"id": alias, "object": "model", "created": 0, "owned_by": "strata"}
-                for alias in state.pipeline.route.aliases
-            ],
-        },
-        headers=exchange.headers(),
-    )
-
-
 routes = [
     Route("/v1/chat/completions", endpoint("openai", chat_completions), methods=["POST"]),
-    Route("/v1/models", endpoint("openai", list_models), methods=["GET"]),
 ]
