@@ -15,6 +15,7 @@ from gateway.accounting.keys import Keyring
 from gateway.accounting.service import Accounting
 from gateway.accounting.stage import AccountingAdmit, AccountingSettle
 from gateway.auth import OpenAccess, build_key_store
+from gateway.cache.service import open_cache
 from gateway.config import GatewayConfig, load_config
 from gateway.pipeline.admit import AdmitStage
 from gateway.pipeline.attempt import AttemptStage
@@ -24,7 +25,7 @@ from gateway.pipeline.settle import Settle, SettleHook
 from gateway.providers.base import BedrockOptions, Provider
 from gateway.providers.local import Loader, LocalProvider, default_loader
 from gateway.routes import accounting as accounting_routes
-from gateway.routes import admin, bedrock, health, models, openai
+from gateway.routes import admin, bedrock, cache, health, models, openai
 from gateway.routes import experiments as experiment_routes
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
@@ -70,6 +71,7 @@ def create_app(
             pipeline = Pipeline(
                 admit=[AccountingAdmit(accounting, known.__contains__), *(admit_stages or [])],
                 route=route,
+                cache=open_cache(settings, accounting),
                 attempt=AttemptStage(providers),
                 settle=settle,
             )
@@ -118,6 +120,7 @@ def create_app(
             *experiment_routes.routes,  # before admin's {alias:path} routes
             *admin.routes,
             *accounting_routes.routes,
+            *cache.routes,
         ]
     )
     return app

@@ -22,6 +22,7 @@ also be a mapping, with a policy of its own or an experiment instead of targets:
         retry: {max_attempts: 3, base_ms: 50, cap_ms: 2000, budget_ratio: 0.2}
         breaker: {failures: 5, window_s: 30, cooldown_s: 30}
         fallback_on: [throttled, unavailable, timeout, server_error, not_found, denied]
+        cache: {ttl_s: 300, max_bytes: 1048576, only_temperature_zero: true}
       support:
         experiment:
           sticky_by: user                    # key | user | request
@@ -57,6 +58,7 @@ from gateway.pipeline.policy import (
     DEFAULT_FALLBACK_ON,
     ERROR_CLASSES,
     BreakerPolicy,
+    CachePolicy,
     RetryPolicy,
     RoutePolicy,
 )
@@ -112,6 +114,14 @@ class BreakerSection(_Strict):
     min_calls: int = Field(default=BreakerPolicy.min_calls, ge=1)
 
 
+class CacheSection(_Strict):
+    """The route's response cache (gateway/cache); an alias without ``cache:`` is not cached."""
+
+    ttl_s: float = Field(default=CachePolicy.ttl_s, gt=0, le=30 * 86400)
+    max_bytes: int = Field(default=CachePolicy.max_bytes, ge=1)
+    only_temperature_zero: bool = CachePolicy.only_temperature_zero
+
+
 class VariantSection(_Strict):
     target: str | None = None
     targets: list[str] | None = None
@@ -154,6 +164,7 @@ class AliasConfig(_Strict):
     breaker: BreakerSection = Field(default_factory=BreakerSection)
     fallback_on: list[str] = Field(default_factory=lambda: list(DEFAULT_FALLBACK_ON))
     experiment: ExperimentSection | None = None
+    cache: CacheSection | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -192,6 +203,7 @@ class AliasConfig(_Strict):
             retry=RetryPolicy(**self.retry.model_dump()),
             breaker=BreakerPolicy(**self.breaker.model_dump()),
             fallback_on=frozenset(self.fallback_on),
+            cache=CachePolicy(**self.cache.model_dump()) if self.cache is not None else None,
         )
         experiment = None
         if self.experiment is not None:

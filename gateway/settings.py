@@ -97,6 +97,16 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="seconds between re-reads of the key table"
     )
 
+    # Response cache (gateway/cache), for aliases with a ``cache:`` section in strata.yaml.
+    # "memory": per process (TTL + LRU within cache_memory_bytes); "redis": shared by replicas
+    # through STRATA_REDIS_URL (values compressed, TTL per entry; a Redis fault is a miss).
+    cache_backend: Literal["memory", "redis"] = Field(
+        default="memory", description="response cache: memory (per process) or redis (shared)"
+    )
+    cache_memory_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="byte bound of the in-process cache"
+    )
+
     @field_validator("bedrock_transport", mode="before")
     @classmethod
     def _transport_alias(cls, value: object) -> object:
