@@ -14,7 +14,8 @@ from gateway import handlers
 from gateway.accounting.keys import Keyring
 from gateway.accounting.service import Accounting
 from gateway.accounting.stage import AccountingAdmit, AccountingSettle
-from gateway.auth import KeyStore, OpenAccess, build_key_store
+from gateway.auth import OpenAccess, build_key_store
+from gateway.cache.service import open_cache
 from gateway.config import GatewayConfig, load_config
 from gateway.observability.service import Observability
 from gateway.observability.tracing import Tracing, bedrock_address, from_environment
@@ -26,7 +27,8 @@ from gateway.pipeline.settle import Settle, SettleHook
 from gateway.providers.base import BedrockOptions, Provider
 from gateway.providers.local import Loader, LocalProvider, default_loader
 from gateway.routes import accounting as accounting_routes
-from gateway.routes import admin, bedrock, health, metrics, models, openai
+from gateway.routes import admin, bedrock, cache, health, metrics, models, openai
+from gateway.routes import experiments as experiment_routes
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
 from gateway.targets import Kind
@@ -85,26 +87,24 @@ def create_app(
                 ]
             )
             stack.push_async_callback(settle.drain)
-            aliases_set = frozenset(route.aliases)
-            admit = AccountingAdmit(accounting, aliases_set.__contains__)
+            known = frozenset(route.aliases)
             pipeline = Pipeline(
-                admit=[admit, *(admit_stages or [])],
+                admit=[AccountingAdmit(accounting, known.__contains__), *(admit_stages or [])],
                 route=route,
+                cache=open_cache(settings, accounting),
                 attempt=attempt,
                 settle=settle,
             )
-            store: KeyStore = keys
-            if not settings.auth_disabled:
-                store = Keyring(keys, accounting.keys)
+            open_access = isinstance(keys, OpenAccess)
             state = GatewayState(
                 settings,
-                store,
+                keys if open_access else Keyring(keys, accounting.keys),
                 pipeline,
                 providers,
+                auth_disabled=open_access,
+                variants=variants,
                 accounting=accounting,
                 observability=observability,
-                auth_disabled=isinstance(keys, OpenAccess),
-                variants=variants,
             )
             app.state.strata = state
             checks = asyncio.ensure_future(state.check_aws_credentials())
@@ -138,8 +138,10 @@ def create_app(
             *openai.routes,
             *models.routes,
             *bedrock.routes,
+            *experiment_routes.routes,  # before admin's {alias:path} routes
             *admin.routes,
             *accounting_routes.routes,
+            *cache.routes,
             *metrics.routes,
         ]
     )

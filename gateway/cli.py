@@ -86,10 +86,15 @@ def _mount() -> None:
     from customize.cli import variants_app
     from dashboards.cli import alarms_app, dashboards_app
     from gateway.accounting.cli import keys_app, tenants_app, usage_command
+    from gateway.cache.cli import cache_app
 
     app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
     app.add_typer(tenants_app, name="tenants", help="Tenant-wide limits and budgets.")
+    from gateway.experiments.cli import ab_app
+
+    app.add_typer(ab_app, name="ab", help="A/B experiments on live traffic.")
     app.command("usage", help="Usage and cost from the ledger.")(usage_command)
+    app.add_typer(cache_app, name="cache", help="The response cache: counters, flush.")
     app.add_typer(customize_app, name="customize", help="Bedrock customization jobs.")
     app.add_typer(variants_app, name="variants", help="Model variants the gateway can route to.")
     app.add_typer(train_app, name="train", help="Train adapters locally or on SageMaker.")

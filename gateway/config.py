@@ -22,6 +22,7 @@ also be a mapping, with a policy of its own or an experiment instead of targets:
         retry: {max_attempts: 3, base_ms: 50, cap_ms: 2000, budget_ratio: 0.2}
         breaker: {failures: 5, window_s: 30, cooldown_s: 30}
         fallback_on: [throttled, unavailable, timeout, server_error, not_found, denied]
+        cache: {ttl_s: 300, max_bytes: 1048576, only_temperature_zero: true}
       support:
         experiment:
           sticky_by: user                    # key | user | request
@@ -58,6 +59,7 @@ from gateway.pipeline.policy import (
     DEFAULT_FALLBACK_ON,
     ERROR_CLASSES,
     BreakerPolicy,
+    CachePolicy,
     RetryPolicy,
     RoutePolicy,
 )
@@ -113,6 +115,14 @@ class BreakerSection(_Strict):
     min_calls: int = Field(default=BreakerPolicy.min_calls, ge=1)
 
 
+class CacheSection(_Strict):
+    """The route's response cache (gateway/cache); an alias without ``cache:`` is not cached."""
+
+    ttl_s: float = Field(default=CachePolicy.ttl_s, gt=0, le=30 * 86400)
+    max_bytes: int = Field(default=CachePolicy.max_bytes, ge=1)
+    only_temperature_zero: bool = CachePolicy.only_temperature_zero
+
+
 class VariantSection(_Strict):
     target: str | None = None
     targets: list[str] | None = None
@@ -155,6 +165,7 @@ class AliasConfig(_Strict):
     breaker: BreakerSection = Field(default_factory=BreakerSection)
     fallback_on: list[str] = Field(default_factory=lambda: list(DEFAULT_FALLBACK_ON))
     experiment: ExperimentSection | None = None
+    cache: CacheSection | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -193,6 +204,7 @@ class AliasConfig(_Strict):
             retry=RetryPolicy(**self.retry.model_dump()),
             breaker=BreakerPolicy(**self.breaker.model_dump()),
             fallback_on=frozenset(self.fallback_on),
+            cache=CachePolicy(**self.cache.model_dump()) if self.cache is not None else None,
         )
         experiment = None
         if self.experiment is not None:
@@ -211,12 +223,6 @@ class GatewayConfig(_Strict):
     aliases: dict[str, AliasConfig] = Field(default_factory=dict)
     bedrock: BedrockSection = Field(default_factory=BedrockSection)
     local: LocalSection = Field(default_factory=LocalSection)
-    # Per-target price rows that add to or override gateway/accounting/prices.json.
-    prices: dict[str, PriceOverride] = Field(default_factory=dict)
-    # Observability (gateway/observability/config.py): /metrics, the access log, CloudWatch.
-    metrics: MetricsSection = Field(default_factory=MetricsSection)
-    access_log: AccessLogSection = Field(default_factory=AccessLogSection)
-    cloudwatch: CloudWatchSection = Field(default_factory=CloudWatchSection)
     # Filled by load_config: whether ``default`` was added rather than written in the file (it
     # is then loaded lazily, on first use), and the local targets that cannot be served.
     _implied_default: bool = PrivateAttr(default=False)
@@ -229,6 +235,12 @@ class GatewayConfig(_Strict):
     @property
     def unavailable(self) -> dict[str, str]:
         return self._unavailable
+    # Per-target price rows that add to or override gateway/accounting/prices.json.
+    prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    # Observability (gateway/observability/config.py): /metrics, the access log, CloudWatch.
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
+    access_log: AccessLogSection = Field(default_factory=AccessLogSection)
+    cloudwatch: CloudWatchSection = Field(default_factory=CloudWatchSection)
 
     @field_validator("aliases", mode="before")
     @classmethod

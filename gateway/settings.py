@@ -65,23 +65,47 @@ class Settings(BaseSettings):
 
     # Accounting (gateway/accounting): keys, ledger, budgets, rate limits.
     # postgresql://… shares keys and the ledger between replicas; unset: SQLite in ``home``.
-    database_url: str | None = None
+    database_url: str | None = Field(
+        default=None, description="postgresql://… for keys and the ledger (default: SQLite in HOME)"
+    )
     # redis://… shares rate limits and budget counters between replicas; unset: per process.
-    redis_url: str | None = None
-    redis_prefix: str = "strata:"
+    redis_url: str | None = Field(
+        default=None, description="redis://… for shared rate limits and budgets (else per process)"
+    )
+    redis_prefix: str = Field(default="strata:", description="prefix of every Redis key")
     # Generous: under CPU starvation the event loop reads a prompt reply late, and a timeout
     # there would apply the on_redis_error policy to a healthy Redis. A stopped Redis (refused
     # connection) is seen at once whatever this is.
-    redis_timeout_s: float = Field(default=5.0, gt=0)
+    redis_timeout_s: float = Field(default=5.0, gt=0, description="Redis command timeout")
     # What a call gets while Redis is unreachable: "closed" refuses with 503, "open" serves it.
-    budget_on_redis_error: Literal["open", "closed"] = "closed"
-    limits_on_redis_error: Literal["open", "closed"] = "open"
+    budget_on_redis_error: Literal["open", "closed"] = Field(
+        default="closed", description="budgeted calls while Redis is down: closed (503) or open"
+    )
+    limits_on_redis_error: Literal["open", "closed"] = Field(
+        default="open", description="rate-limited calls while Redis is down: open or closed"
+    )
     # Output tokens reserved against a budget when a request names no max_tokens.
-    reserve_default_max_tokens: int = Field(default=4096, ge=1)
-    ledger_flush_interval_s: float = Field(default=0.2, gt=0)
-    ledger_batch_size: int = Field(default=500, ge=1)
+    reserve_default_max_tokens: int = Field(
+        default=4096, ge=1, description="output tokens reserved when a request names no max_tokens"
+    )
+    ledger_flush_interval_s: float = Field(
+        default=0.2, gt=0, description="seconds between ledger batch writes"
+    )
+    ledger_batch_size: int = Field(default=500, ge=1, description="ledger records per batch")
     # How often each replica re-reads the key table (a revoked key stops within this).
-    keys_refresh_s: float = Field(default=1.0, gt=0)
+    keys_refresh_s: float = Field(
+        default=1.0, gt=0, description="seconds between re-reads of the key table"
+    )
+
+    # Response cache (gateway/cache), for aliases with a ``cache:`` section in strata.yaml.
+    # "memory": per process (TTL + LRU within cache_memory_bytes); "redis": shared by replicas
+    # through STRATA_REDIS_URL (values compressed, TTL per entry; a Redis fault is a miss).
+    cache_backend: Literal["memory", "redis"] = Field(
+        default="memory", description="response cache: memory (per process) or redis (shared)"
+    )
+    cache_memory_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="byte bound of the in-process cache"
+    )
 
     @field_validator("bedrock_transport", mode="before")
     @classmethod

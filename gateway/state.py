@@ -23,12 +23,12 @@ class GatewayState:
     keys: KeyStore
     pipeline: Pipeline
     providers: dict[Kind, Provider] = field(default_factory=dict)
-    accounting: Accounting | None = None
-    observability: Observability | None = None
     auth_disabled: bool = False
     variants: RegistryResolver | None = None
     # None until the credential chain has been looked at (it may query instance metadata).
     aws_credentials: bool | None = None
+    accounting: Accounting | None = None
+    observability: Observability | None = None
 
     def ready(self) -> dict[str, bool]:
         return {kind: provider.ready() for kind, provider in self.providers.items()}

@@ -235,6 +235,9 @@ class AccountingSettle:
             cost = None
         else:
             cost = self._acc.prices.cost(price_key(target), usage)
+        if call.context.get("cache_hit") and cost is not None:
+            # Served by the gateway's cache: nothing billed; what it would have cost is saved.
+            cost = Cost(Decimal(0), cost.pricing, cost.usd)
         actual_pusd = None if cost is None or cost.usd is None else usd_to_pusd(cost.usd)
         pricing = cost.pricing if cost is not None else "unknown"
         if pricing == "unknown":
@@ -242,7 +245,9 @@ class AccountingSettle:
         self._acc.ledger.record(self._record(call, outcome, usage, actual_pusd, pricing, cost))
         adm = call.context.get(CONTEXT)
         if isinstance(adm, Admission):
-            await self._correct(adm, usage, actual_pusd, pricing)
+            # A cache hit used no upstream tokens: release its token charge in full.
+            spent_tokens = TokenUsage() if call.context.get("cache_hit") else usage
+            await self._correct(adm, spent_tokens, actual_pusd, pricing)
 
     async def _correct(
         self, adm: Admission, usage: TokenUsage, actual_pusd: int | None, pricing: str

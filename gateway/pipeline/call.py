@@ -41,7 +41,9 @@ class Hints:
 
     user: str | None = None  # x-strata-user, or the OpenAI ``user`` field
     timeout_ms: int | None = None  # x-strata-timeout-ms
-    cache: str | None = None  # x-strata-cache (read by the cache stage, a later issue)
+    # "no-cache" (skip the lookup, refresh the entry) or "no-store" (neither read nor write),
+    # from Cache-Control or x-strata-cache; read by the cache stage.
+    cache: str | None = None
     # W3C trace context from the client, continued by the tracer (gateway/observability).
     traceparent: str | None = None
     tracestate: str | None = None
@@ -67,6 +69,7 @@ class Outcome:
     ttft_s: float | None = None  # a stream's first event, from the call's start
     error: StrataError | None = None
     error_class: str | None = None  # see policy.ERROR_CLASSES, plus "client_disconnected"
+    cache: str | None = None  # "hit", "miss" or "bypass" (x-strata-cache), set by the cache stage
     finished: float | None = None  # monotonic, when settled
 
     def fail(self, error: StrataError) -> None:

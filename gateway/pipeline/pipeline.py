@@ -3,6 +3,8 @@
     route    alias → experiment arm → ordered targets and policy (call.plan)  route.py
     admit    refuse before any upstream call (key scope, limits, budgets);    admit.py
              sees the plan, so a budget can price the worst case of its targets
+    cache    a stored answer, or one identical call in flight; else attempt   gateway/cache
+             and store what came back (routes with ``cache:`` only)
     attempt  breaker → provider → retry with backoff, deadline, budget →      attempt.py
              next target; a stream falls back only before its first event
     settle   exactly once per call, with the Outcome                          settle.py
@@ -22,12 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 
+from gateway.cache.stage import CacheStage
 from gateway.canonical import ConverseResponse, StreamEvent, Usage
 from gateway.errors import StrataError, UpstreamError
 from gateway.pipeline.admit import AdmitStage, admit_all
-from gateway.pipeline.attempt import AttemptStage
+from gateway.pipeline.attempt import AttemptStage, Opened
 from gateway.pipeline.call import Call, Outcome, Plan
 from gateway.pipeline.route import RouteStage
 from gateway.pipeline.settle import Settle
@@ -43,8 +46,10 @@ class Pipeline:
         attempt: AttemptStage,
         settle: Settle,
         admit: Sequence[AdmitStage] = (),
+        cache: CacheStage | None = None,
     ) -> None:
         self.admit = list(admit)
+        self.cache = cache
         self.route = route
         self.attempt = attempt
         self.settle = settle
@@ -54,7 +59,14 @@ class Pipeline:
         try:
             plan = self._plan(call, outcome)
             await admit_all(self.admit, call)
-            response = await self.attempt.converse(call, plan, outcome)
+
+            def upstream() -> Awaitable[ConverseResponse]:
+                return self.attempt.converse(call, plan, outcome)
+
+            if self.cache is not None:
+                response = await self.cache.converse(call, plan, upstream)
+            else:
+                response = await upstream()
         except BaseException as exc:
             await self._failed(call, exc)
             raise
@@ -70,7 +82,14 @@ class Pipeline:
         try:
             plan = self._plan(call, outcome)
             await admit_all(self.admit, call)
-            first, rest = await self.attempt.open_stream(call, plan, outcome)
+
+            def upstream() -> Awaitable[Opened]:
+                return self.attempt.open_stream(call, plan, outcome)
+
+            if self.cache is not None:
+                first, rest = await self.cache.open_stream(call, plan, upstream)
+            else:
+                first, rest = await upstream()
         except BaseException as exc:
             await self._failed(call, exc)
             raise

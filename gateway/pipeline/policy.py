@@ -47,8 +47,21 @@ class BreakerPolicy:
 
 
 @dataclass(frozen=True)
+class CachePolicy:
+    """A route's response cache: entries live ``ttl_s`` seconds; an answer larger than
+    ``max_bytes`` (serialised) is not stored; with ``only_temperature_zero`` only requests that
+    set temperature 0 are cached (an absent temperature means the model's default, which is
+    above 0 for most Bedrock models, so those are not cached either)."""
+
+    ttl_s: float = 300.0
+    max_bytes: int = 1024 * 1024
+    only_temperature_zero: bool = True
+
+
+@dataclass(frozen=True)
 class RoutePolicy:
     timeout_ms: int | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     fallback_on: frozenset[str] = frozenset(DEFAULT_FALLBACK_ON)
+    cache: CachePolicy | None = None  # None: answers of this route are never cached

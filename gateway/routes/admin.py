@@ -19,7 +19,8 @@ from gateway.wire.parse import load_json
 _MAX_BODY = 64 * 1024
 
 
-def _experiment(request: Request) -> Experiment:
+def experiment_for(request: Request) -> Experiment:
+    """The experiment of the path's alias, for an admin key (403 otherwise, 404 if none)."""
     state = get_state(request)
     if not principal(request, state).admin:
         raise Forbidden("this route needs an admin key")
@@ -44,11 +45,11 @@ def _view(experiment: Experiment) -> dict[str, object]:
 
 
 async def show(request: Request) -> Response:
-    return json_response(_view(_experiment(request)))
+    return json_response(_view(experiment_for(request)))
 
 
 async def put_weights(request: Request) -> Response:
-    experiment = _experiment(request)
+    experiment = experiment_for(request)
     body = load_json(await read_body(request, _MAX_BODY))
     weights = body.get("weights") if isinstance(body, dict) else None
     if not isinstance(weights, dict):

@@ -42,6 +42,8 @@ class Exchange:
             if outcome.variant is not None:
                 headers["x-strata-variant"] = outcome.variant
             headers["x-strata-attempts"] = str(outcome.attempts)
+            if outcome.cache is not None:
+                headers["x-strata-cache"] = outcome.cache
             headers["x-strata-overhead-ms"] = f"{outcome.overhead_ms(self.call.started):.2f}"
         return headers
 
@@ -90,10 +92,23 @@ def hints(request: Request, user: str | None = None) -> Hints:
     return Hints(
         user=request.headers.get("x-strata-user") or user,
         timeout_ms=timeout_ms,
-        cache=request.headers.get("x-strata-cache"),
+        cache=cache_directive(request),
         traceparent=request.headers.get("traceparent"),
         tracestate=request.headers.get("tracestate"),
     )
+
+
+def cache_directive(request: Request) -> str | None:
+    """``no-store`` or ``no-cache`` from ``x-strata-cache`` or ``Cache-Control`` (no-store wins:
+    it is the stricter one); other directives are ignored."""
+    words: set[str] = set()
+    for name in ("x-strata-cache", "cache-control"):
+        for value in request.headers.getlist(name):
+            words.update(part.split("=", 1)[0].strip().lower() for part in value.split(","))
+    for directive in ("no-store", "no-cache"):
+        if directive in words:
+            return directive
+    return None
 
 
 def caller_deadline(call: Call) -> None:

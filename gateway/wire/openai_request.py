@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.canonical import ConverseRequest
 from gateway.errors import InvalidRequest
+from gateway.wire.cache_points import marked_blocks
 from gateway.wire.limits import stop_sequences_limit
 from gateway.wire.parse import validate
 
@@ -144,7 +145,9 @@ def to_converse(req: ChatCompletionRequest) -> ConverseRequest:
     turns: list[dict[str, Any]] = []
     for i, msg in enumerate(req.messages):
         if msg.role in ("system", "developer"):
-            system.extend({"text": t} for t in _texts(msg.content, i))
+            texts = [{"text": t} for t in _texts(msg.content, i)]
+            sources = msg.content if isinstance(msg.content, list) else [None] * len(texts)
+            system.extend(marked_blocks(zip(sources, texts, strict=True), f"messages.{i}.content"))
             continue
         role = "assistant" if msg.role == "assistant" else "user"
         blocks = _blocks(msg, i)
@@ -206,7 +209,8 @@ def _blocks(msg: ChatMessage, i: int) -> list[dict[str, Any]]:
         if msg.content:
             blocks.append({"text": msg.content})
     elif msg.content is not None:
-        blocks.extend(_part(part, i, j) for j, part in enumerate(msg.content))
+        translated = [(part, _part(part, i, j)) for j, part in enumerate(msg.content)]
+        blocks.extend(marked_blocks(translated, f"messages.{i}.content"))
     for call in msg.tool_calls or ():
         blocks.append(
             {
@@ -306,6 +310,8 @@ def _tool_config(req: ChatCompletionRequest, turns: list[dict[str, Any]]) -> dic
         }
         for t in req.tools
     ]
+    extras = [t.model_extra or {} for t in req.tools]
+    tools = marked_blocks(zip(extras, tools, strict=True), "tools")
     config: dict[str, Any] = {"tools": tools}
     if choice == "required":
         config["toolChoice"] = {"any": {}}

@@ -129,7 +129,7 @@ BEDROCK_INVALID = [
     ("blank text", {"messages": [{"role": "user", "content": [{"text": "  "}]}]}, "messages.0.content.0 is blank"),
     ("blank system", converse(system=[{"text": ""}]), "system.0"),
     ("two members in a block", {"messages": [{"role": "user", "content": [{"text": "a", "toolUse": {}}]}]}, "messages.0.content.0"),
-    ("unknown role", {"messages": [{"role": "system", "content": [{"text": "a"}]}]}, "messages.0.role"),
+    ("unknown role", {"messages": [{"role": "user", "content": [{"text": "a"}]}, {"role": "system", "content": [{"text": "b"}]}]}, "messages.1.role"),
     ("unknown field", converse(inferenceConfg={}), "inferenceConfg"),
 ]  # fmt: skip
 

@@ -1,0 +1,180 @@
+"""``strata ab status ALIAS`` and ``strata ab promote ALIAS``: the experiment's report and
+verdict from a running gateway's ``GET /admin/experiments/{alias}/stats`` (the weights live in
+the gateway, the records in the ledger); promotion through ``PUT /admin/experiments/{alias}``.
+``--url`` defaults to ``STRATA_GATEWAY_URL`` or ``http://STRATA_HOST:STRATA_PORT``;
+``--key`` to ``STRATA_API_KEY`` or ``STRATA_DEV_KEY`` (an admin key is needed).
+
+``--json`` prints the route's document unchanged; its fields:
+
+- ``experiment``, ``control``, ``candidate``, ``weights`` (arm → weight now), ``alpha``,
+  ``min_samples``, ``test`` (the sequential test used)
+- ``verdict``: ``kind`` (``candidate better`` | ``candidate worse`` | ``no difference yet`` |
+  ``guardrail failed`` | ``sample ratio mismatch``), ``text`` (the sentence printed),
+  ``more_samples_per_arm`` (with ``no difference yet``, else null)
+- ``arms[]``: ``name``, ``n`` (requests routed), ``errors``, ``error_rate`` (status >= 400),
+  ``p50_latency_ms``, ``p95_latency_ms``, ``cost_per_request_usd`` (priced calls only),
+  ``outcomes`` (rated requests), ``outcome_mean``, ``outcome_ci`` (fixed-n 1 - alpha interval,
+  for display)
+- ``difference``: candidate - control on the outcome: ``diff``, ``ci`` (always-valid
+  confidence sequence), ``p_value`` (always-valid), or null before two ratings per arm
+- ``sample_ratio``: ``chi2``, ``p_value``, ``mismatch`` (p < 0.001), ``expected`` counts
+- ``guardrails[]``: ``guardrail`` (as given), ``failed``, ``control``, ``candidate``,
+  ``limit`` (the metric's values), ``detail``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Annotated, Any
+
+import typer
+
+ab_app = typer.Typer(no_args_is_help=True, help="A/B experiments on live traffic.")
+
+
+def _get(url: str, key: str, body: Any = None) -> Any:
+    """GET (or PUT ``body`` as JSON) with the key; an error reply exits 2 with its message."""
+    headers = {"Authorization": f"Bearer {key}"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(
+        url, data=data, headers=headers, method="PUT" if body is not None else "GET"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read())["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = exc.reason
+        typer.echo(f"strata: {exc.code}: {message}", err=True)
+        raise typer.Exit(2) from None
+    except (urllib.error.URLError, OSError) as exc:
+        typer.echo(f"strata: cannot reach the gateway at {url.split('/admin')[0]}: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def render(doc: dict[str, Any]) -> str:
+    """The report as a few lines of text."""
+    weights = " ".join(f"{k}={v:g}" for k, v in doc["weights"].items())
+    lines = [
+        f"{doc['experiment']}: {doc['verdict']['text']}",
+        f"control {doc['control']}, candidate {doc['candidate']}; weights {weights}; "
+        f"alpha {doc['alpha']}",
+        "",
+        f"{'arm':<14}{'n':>7}{'errors':>8}{'rated':>7}  {'outcome [CI]':<22}"
+        f"{'p50 ms':>8}{'p95 ms':>8}{'$/request':>12}",
+    ]
+    for arm in doc["arms"]:
+        ci = arm["outcome_ci"]
+        outcome = f"{arm['outcome_mean']:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci is not None else "-"
+        lines.append(
+            f"{arm['name']:<14}{arm['n']:>7}{arm['error_rate']:>8.1%}{arm['outcomes']:>7}  "
+            f"{outcome:<22}{_fmt(arm['p50_latency_ms'], '.0f'):>8}"
+            f"{_fmt(arm['p95_latency_ms'], '.0f'):>8}"
+            f"{_fmt(arm['cost_per_request_usd'], '.6f'):>12}"
+        )
+    diff = doc["difference"]
+    lines.append("")
+    if diff is not None:
+        lines.append(
+            f"{doc['candidate']} - {doc['control']}: {diff['diff']:+.3f} "
+            f"[{diff['ci'][0]:+.3f}, {diff['ci'][1]:+.3f}], always-valid p = {diff['p_value']:.3g}"
+        )
+    srm = doc["sample_ratio"]
+    lines.append(
+        f"sample ratio: chi-square {srm['chi2']:.2f}, p = {srm['p_value']:.3g} "
+        f"({'MISMATCH' if srm['mismatch'] else 'ok'})"
+    )
+    for g in doc["guardrails"]:
+        lines.append(
+            f"guardrail {g['guardrail']}: {'FAILED' if g['failed'] else 'ok'} ({g['detail']})"
+        )
+    return "\n".join(lines)
+
+
+def _target(url: str | None, key: str | None) -> tuple[str, str]:
+    from gateway.settings import Settings
+
+    settings = Settings()
+    base = url or os.environ.get("STRATA_GATEWAY_URL") or f"http://{settings.host}:{settings.port}"
+    secret = key or os.environ.get("STRATA_API_KEY") or settings.dev_key
+    if not secret:
+        raise typer.BadParameter("no key: pass --key or set STRATA_API_KEY", param_hint="--key")
+    return base.rstrip("/"), secret
+
+
+UrlOpt = Annotated[str | None, typer.Option(help="gateway base URL")]
+KeyOpt = Annotated[str | None, typer.Option(help="an admin key (else STRATA_API_KEY)")]
+
+
+@ab_app.command("promote")
+def promote(
+    alias: Annotated[str, typer.Argument(help="the alias whose experiment to end")],
+    to: Annotated[
+        str | None, typer.Option(help="the arm to promote (default: the verdict's winner)")
+    ] = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    min_samples: Annotated[int, typer.Option(help="as for status, when --to is not given")] = 100,
+) -> None:
+    """Send all of the alias's traffic to one arm (weights 100/0 through
+    ``PUT /admin/experiments/{alias}``). Without ``--to`` the verdict must name a winner."""
+    base, secret = _target(url, key)
+    path = urllib.parse.quote(alias)
+    if to is None:
+        query = urllib.parse.urlencode({"min_samples": min_samples})
+        doc = _get(f"{base}/admin/experiments/{path}/stats?{query}", secret)
+        kind = doc["verdict"]["kind"]
+        if kind not in ("candidate better", "candidate worse"):
+            typer.echo(
+                f"strata: no winner to promote ({doc['verdict']['text']}); pass --to ARM to "
+                "choose one anyway",
+                err=True,
+            )
+            raise typer.Exit(1)
+        to = doc["candidate"] if kind == "candidate better" else doc["control"]
+    shown = _get(f"{base}/admin/experiments/{path}", secret)
+    if to not in shown["weights"]:
+        raise typer.BadParameter(
+            f"{to!r} is not a variant; variants are {', '.join(shown['weights'])}",
+            param_hint="--to",
+        )
+    weights = {arm: (100 if arm == to else 0) for arm in shown["weights"]}
+    after = _get(f"{base}/admin/experiments/{path}", secret, {"weights": weights})
+    typer.echo(f"{alias}: promoted {to}; weights now {json.dumps(after['weights'])}")
+
+
+@ab_app.command("status")
+def status(
+    alias: Annotated[str, typer.Argument(help="the alias whose experiment to report")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the JSON document")] = False,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+    guardrail: Annotated[
+        list[str] | None, typer.Option(help="e.g. 'p95_latency_ms<+20%' (repeatable)")
+    ] = None,
+    control: Annotated[str | None, typer.Option(help="the control arm")] = None,
+    candidate: Annotated[str | None, typer.Option(help="the candidate arm")] = None,
+    alpha: Annotated[float, typer.Option(help="error rate of the sequential test")] = 0.05,
+    min_samples: Annotated[int, typer.Option(help="rated requests per arm before a verdict")] = 100,
+) -> None:
+    base, secret = _target(url, key)
+    params: list[tuple[str, str]] = [("alpha", str(alpha)), ("min_samples", str(min_samples))]
+    params += [("guardrail", g) for g in guardrail or []]
+    params += [(k, v) for k, v in (("control", control), ("candidate", candidate)) if v]
+    query = urllib.parse.urlencode(params)
+    path = urllib.parse.quote(alias)
+    doc = _get(f"{base}/admin/experiments/{path}/stats?{query}", secret)
+    typer.echo(json.dumps(doc, indent=2) if as_json else render(doc))
