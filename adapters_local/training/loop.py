@@ -90,7 +90,8 @@ def _prepare(settings: TrainSettings, world: World, resume: bool) -> _Run:
         "world_size": world.size,
     }
     model = load_model(base, device)
-    if device.startswith("cuda"):
+    checkpointing = settings.gradient_checkpointing
+    if checkpointing or (checkpointing is None and device.startswith("cuda")):
         # Recompute activations in backward: memory for longer rows / more rows per step.
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
@@ -122,10 +123,11 @@ def _autocast(device: str) -> Any:
 
 
 def _loss(run: _Run, rows: list[Any]) -> Any:
+    """The loss of ``rows``; call it inside ``run.trainable.scope(len(rows))``."""
     input_ids, labels, positions = to_tensors(rows, run.device)
     # use_cache=False matters: with a cache object present transformers ignores the packed
     # position_ids and lets packed examples attend to each other.
-    with run.trainable.scope(len(rows)), _autocast(run.device):
+    with _autocast(run.device):
         return run.trainable.model(
             input_ids=input_ids, labels=labels, position_ids=positions, use_cache=False
         ).loss
@@ -142,7 +144,8 @@ def _eval_loss(run: _Run) -> float:
         for start in range(0, len(run.eval.rows), size):
             rows = run.eval.rows[start : start + size]
             targets = sum(sum(1 for t in r.labels[1:] if t != -100) for r in rows)
-            total += float(_loss(run, rows)) * targets
+            with run.trainable.scope(len(rows)):
+                total += float(_loss(run, rows)) * targets
             weight += targets
     run.trainable.model.train()
     return average_scalar(total / max(1, weight), run.world)
@@ -203,8 +206,11 @@ def _step(
     import torch
 
     started = time.perf_counter()
-    loss = _loss(run, rows)
-    loss.backward()
+    # backward stays inside the adapter's scope: gradient checkpointing re-runs the forward
+    # during backward, and outside the scope that forward would skip the adapter (another graph).
+    with run.trainable.scope(len(rows)):
+        loss = _loss(run, rows)
+        loss.backward()
     average_gradients(params, run.world)
     torch.nn.utils.clip_grad_norm_(params, 1.0)
     optimizer.step()

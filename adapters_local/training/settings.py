@@ -47,6 +47,7 @@ class TrainSettings:
     seed: int = 0
     device: str | None = None
     threads: int | None = None
+    gradient_checkpointing: bool | None = None  # None: on for CUDA, off on the CPU
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.steps < 1:
@@ -63,7 +64,10 @@ class TrainSettings:
         data = asdict(self)
         options = data.pop("lora") if self.method == "lora" else data.pop("bottleneck")
         data.pop("lora" if self.method == "bottleneck" else "bottleneck", None)
-        for key in ("out", "device", "threads", "patience", "eval_every", "log_every"):
+        for key in (
+            "out", "device", "threads", "patience", "eval_every", "log_every",
+            "gradient_checkpointing",
+        ):  # fmt: skip
             data.pop(key)
         data["data"] = str(self.data)
         data["eval_data"] = str(self.eval_data) if self.eval_data else None
