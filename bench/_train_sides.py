@@ -16,7 +16,7 @@ from typing import Any
 TARGETS = ("all-linear",)
 HF_SIDES = {
     "hf-padded": "Trainer, pad to the longest in each batch (DataCollatorForSeq2Seq)",
-    "hf-grouped": "Trainer, group_by_length=True + DataCollatorForSeq2Seq",
+    "hf-grouped": "Trainer, group_by_length + DataCollatorForSeq2Seq",
     "hf-flat": "Trainer, padding-free DataCollatorWithFlattening",
 }
 
@@ -49,6 +49,18 @@ def run_ours(args: argparse.Namespace, data: Path, out: Path) -> dict[str, Any]:
         "padding_fraction": report["padding_fraction"],
         "peak_rss_mb": _peak(pick_device(args.device)),
     }
+
+
+def _grouping(on: bool) -> dict[str, Any]:
+    """transformers 5 spells ``group_by_length=True`` as a sampling strategy; 4.x as a flag."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "train_sampling_strategy" in names:
+        return {"train_sampling_strategy": "group_by_length" if on else "random"}
+    return {"group_by_length": on}
 
 
 def run_hf(args: argparse.Namespace, data: Path, out: Path) -> dict[str, Any]:
@@ -106,8 +118,8 @@ def run_hf(args: argparse.Namespace, data: Path, out: Path) -> dict[str, Any]:
         output_dir=str(out), per_device_train_batch_size=args.hf_batch, max_steps=args.steps,
         learning_rate=1e-3, logging_steps=10**9, save_strategy="no", report_to=[],
         disable_tqdm=True, use_cpu=not device.startswith("cuda"), bf16=device.startswith("cuda"),
-        dataloader_num_workers=0, seed=0, group_by_length=args.side == "hf-grouped",
-        remove_unused_columns=False,
+        dataloader_num_workers=0, seed=0, remove_unused_columns=False,
+        **_grouping(args.side == "hf-grouped"),
     )  # fmt: skip
     trainer = Trainer(
         model=model, args=training_args, train_dataset=rows, data_collator=collate,

@@ -32,12 +32,16 @@ def _batch(tokenizer: Any, prompts: list[str]) -> Any:
     return torch.tensor([r + [tokenizer.pad_token_id] * (width - len(r)) for r in rows])
 
 
-@pytest.fixture(scope="module")
-def exported_fp32(lora_rot13: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("export") / "fp32"
-    result = export_merged("builtin", lora_rot13.folder, out, "fp32")
+def _export(lora: Any, factory: pytest.TempPathFactory, dtype: str) -> Path:
+    out = factory.mktemp("export") / dtype
+    result = export_merged("builtin", lora.folder, out, dtype)
     assert result.ok, result.problems
     return out
+
+
+@pytest.fixture(scope="module")
+def exported_fp32(lora_rot13: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _export(lora_rot13, tmp_path_factory, "fp32")
 
 
 def test_merged_logits_match_the_adapter(
@@ -176,10 +180,7 @@ def test_gateway_serves_an_exported_folder_as_its_local_model(
 
 @pytest.fixture(scope="module")
 def exported_bf16(lora_rot13: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("export") / "bf16"
-    result = export_merged("builtin", lora_rot13.folder, out, "bf16")
-    assert result.ok, result.problems
-    return out
+    return _export(lora_rot13, tmp_path_factory, "bf16")
 
 
 def test_bf16_export_names_one_dtype_and_loads_as_bf16(exported_bf16: Path) -> None:
