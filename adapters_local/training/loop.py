@@ -142,9 +142,9 @@ def _facts(run: _Run) -> dict[str, str]:
         "base parameters": f"{run.base_parameters:,}",
         "device": run.device,
         "train examples": f"{len(splits.train):,} in {len(run.train.rows):,} packed rows",
-        "validation (picks the checkpoint)": f"{len(splits.validation):,} from "
+        "validation (picks the checkpoint)": f"{len(splits.validation):,}: "
         + splits.validation_source,
-        "test (exact match)": f"{len(run.test):,} from {splits.test_source}",
+        "test (exact match)": f"{len(run.test):,}: {splits.test_source}",
         "steps": f"{run.total_steps:,}, evaluating every {run.eval_every}",
     }
 
