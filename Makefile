@@ -8,16 +8,20 @@ PACKAGES := gateway customize adapters_local dashboards
 
 .PHONY: run test lint install
 
+# pip prints what it fetches and installs: the first install takes minutes, and says so.
 $(STAMP): pyproject.toml constraints.txt
+	@echo "strata: installing into $(VENV) (the first time takes a few minutes)"
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -c constraints.txt $(FIND_LINKS) -e '.[dev]'
+	$(VENV)/bin/pip install --progress-bar on -c constraints.txt $(FIND_LINKS) -e '.[dev]'
 	touch $(STAMP)
+	@echo "strata: installed; the SDKs (openai, boto3) are in $(VENV)/bin/python"
 
 install: $(STAMP)
 
+# `make run PORT=9000 HOST=0.0.0.0`; unset, the gateway's own defaults (STRATA_* or 8080).
 run: $(STAMP)
-	$(VENV)/bin/strata serve
+	$(VENV)/bin/strata serve $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(PACKAGES) tests bench

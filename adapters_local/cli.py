@@ -11,6 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from customize.sagemaker.options import RemoteOptions, with_remote_options
+
 train_app = typer.Typer(
     help="Train adapters locally (LoRA, bottleneck) on Bedrock-format JSONL.",
     no_args_is_help=True,
@@ -60,8 +62,14 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _run(settings_kwargs: dict[str, Any], resume: bool) -> None:
+def _run(
+    settings_kwargs: dict[str, Any], resume: bool, remote: RemoteOptions | None = None
+) -> None:
     """``settings_kwargs``: a ``TrainRequest``'s fields; None leaves a value to the recipe."""
+    if remote is not None and remote.on == "sagemaker":
+        from customize.sagemaker.launch import launch
+
+        return launch(settings_kwargs, remote, resume)
     from adapters_local.data.records import DataError
     from adapters_local.models.loading import ModelError
     from adapters_local.training.checkpoint import ResumeError
@@ -78,6 +86,10 @@ def _run(settings_kwargs: dict[str, Any], resume: bool) -> None:
         ) from None
     except (DataError, ModelError, ResumeError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    from adapters_local.training.distributed import is_main_process
+
+    if not is_main_process():  # under torchrun only rank 0 reports (and saves)
+        return
     summary = f"saved adapter to {out} ({report['steps_done']} steps"
     if report["stopped_early"]:
         summary += ", stopped early"
@@ -88,6 +100,7 @@ def _run(settings_kwargs: dict[str, Any], resume: bool) -> None:
 
 
 @train_app.command("lora")
+@with_remote_options
 def train_lora(
     data: Data,
     out: Out,
@@ -113,6 +126,7 @@ def train_lora(
     threads: Threads = None,
     gradient_checkpointing: Checkpointing = None,
     resume: Resume = False,
+    remote: RemoteOptions | None = None,
 ) -> None:
     """Supervised LoRA fine-tuning (peft), loss on the answers only.
 
@@ -131,10 +145,12 @@ def train_lora(
             "gradient_checkpointing": gradient_checkpointing,
         },
         resume,
+        remote,
     )  # fmt: skip
 
 
 @train_app.command("bottleneck")
+@with_remote_options
 def train_bottleneck(
     data: Data,
     out: Out,
@@ -160,6 +176,7 @@ def train_bottleneck(
     threads: Threads = None,
     gradient_checkpointing: Checkpointing = None,
     resume: Resume = False,
+    remote: RemoteOptions | None = None,
 ) -> None:
     """Train a sequential bottleneck adapter (served locally; cannot be merged for Bedrock)."""
     if style not in (None, "pfeiffer", "houlsby"):
@@ -174,6 +191,7 @@ def train_bottleneck(
             "threads": threads, "gradient_checkpointing": gradient_checkpointing,
         },
         resume,
+        remote,
     )  # fmt: skip
 
 

@@ -108,11 +108,17 @@ def _spawn(argv: Sequence[str], env: dict[str, str], log: Path, cwd: Path = REPO
 
 
 def start_fake(
-    workdir: Path, *, latency_ms: float, chunks: int, python: str = sys.executable
+    workdir: Path,
+    *,
+    latency_ms: float,
+    chunks: int,
+    python: str = sys.executable,
+    extra: Sequence[str] = (),
 ) -> tuple[Proc, int]:
-    """Start ``tests.fakes.bedrock_wire`` and return it with the port it printed."""
+    """Start ``tests.fakes.bedrock_wire`` and return it with the port it printed; ``extra``
+    are more of its options (fault injection)."""
     argv = [python, "-m", "tests.fakes.bedrock_wire", "--port", "0"]
-    argv += ["--latency-ms", str(latency_ms), "--chunks", str(chunks)]
+    argv += ["--latency-ms", str(latency_ms), "--chunks", str(chunks), *extra]
     log = workdir / "fake.log"
     proc = _spawn(argv, {**os.environ, "PYTHONPATH": str(REPO)}, log)
     deadline = time.monotonic() + 60
@@ -149,15 +155,17 @@ def write_gateway_config(workdir: Path, fake_port: int, model_id: str) -> Path:
     return path
 
 
-def gateway_env(home: Path, key: str) -> dict[str, str]:
-    """The environment ``strata serve`` gets: isolated home, a dev key, dummy AWS credentials
-    (it signs its upstream calls; the fake does not check them) and no AWS config files."""
+def gateway_env(home: Path, key: str, transport: str = "direct") -> dict[str, str]:
+    """The environment ``strata serve`` gets: isolated home, a dev key, the Bedrock transport,
+    dummy AWS credentials (it signs its upstream calls; the fake does not check them) and no AWS
+    config files."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRATA_"))}
     empty = home / "aws-empty"
     empty.write_text("")
     env.update(
         STRATA_HOME=str(home),
         STRATA_DEV_KEY=key,
+        STRATA_BEDROCK_TRANSPORT=transport,
         AWS_ACCESS_KEY_ID="AKIDBENCHEXAMPLE",
         AWS_SECRET_ACCESS_KEY="bench-secret-example",
         AWS_EC2_METADATA_DISABLED="true",

@@ -31,7 +31,7 @@ STEPS: dict[str, str] = {
     "our route handlers (gateway/routes)": r"gateway/routes/",
     "auth (gateway/auth.py)": r"gateway/auth\.py",
     "wire parse (gateway/wire)": r"gateway/wire/",
-    "router (gateway/router.py)": r"gateway/router\.py",
+    "pipeline (gateway/pipeline/)": r"gateway/pipeline/",
     "bedrock provider (gateway/providers/bedrock.py)": r"gateway/providers/bedrock\.py",
     "aiobotocore/botocore client call": r"(aiobotocore|botocore)/",
     "  botocore request signing (SigV4)": r"botocore/(auth|signers)\.py",

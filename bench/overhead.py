@@ -22,7 +22,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import orjson
 
 from bench import _figures as fig
 from bench import _procs as procs
-from bench._load import Samples, run, wait_ready
+from bench._load import Samples, run, run_client, wait_ready
 from bench._profile import PySpy, summarise_file
 from bench._report import median, pair_added, render, verdicts
 from bench._scenarios import (
@@ -93,7 +93,7 @@ async def start_strata(args: argparse.Namespace, workdir: Path, fake_port: int) 
     home = workdir / "strata-home"
     home.mkdir()
     config = procs.write_gateway_config(workdir, fake_port, MODEL_ID)
-    env = procs.gateway_env(home, KEY)
+    env = procs.gateway_env(home, KEY, args.transport)
     launches = ["strata", "direct"] if args.launch == "auto" else [args.launch]
     problem = ""
     for launch in launches:
@@ -299,6 +299,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="'strata serve' console script, or gateway.cli.serve without the other "
         "packages' sub-apps; auto tries the script first",
     )
+    p.add_argument(
+        "--transport",
+        choices=["direct", "aiobotocore"],
+        default="direct",
+        help="the gateway's Bedrock transport (STRATA_BEDROCK_TRANSPORT)",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the report here")
     p.add_argument(
         "--py-spy",
@@ -329,19 +335,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _run(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
-    # The client is cheaper on uvloop; it leaves more of the shared cores to the servers.
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        report = _run(bench(args))
+        report = run_client(bench(args))
     except RuntimeError as exc:
         print(f"bench.overhead: {exc}", file=sys.stderr)
         return 2

@@ -41,8 +41,10 @@ def trusts_service(policy: object, service: str) -> bool:
     return False
 
 
-def check_service_role(iam: IAMClient, role_arn: str) -> str | None:
-    """Raises when the role is missing or does not trust Bedrock; returns a note if unverifiable."""
+def check_service_role(
+    iam: IAMClient, role_arn: str, principal: str = BEDROCK_PRINCIPAL, service: str = "Bedrock"
+) -> str | None:
+    """Raises when the role is missing or does not trust ``principal``; a note if unverifiable."""
     from botocore.exceptions import ClientError
 
     name = role_name(role_arn)
@@ -53,10 +55,12 @@ def check_service_role(iam: IAMClient, role_arn: str) -> str | None:
         if code == "NoSuchEntity":
             raise AwsError(f"IAM role {role_arn} does not exist") from None
         if code in ("AccessDenied", "AccessDeniedException"):
-            return f"could not check role {name} (no iam:GetRole permission); Bedrock will check it"
+            return (
+                f"could not check role {name} (no iam:GetRole permission); {service} will check it"
+            )
         raise
-    if not trusts_service(role.get("AssumeRolePolicyDocument"), BEDROCK_PRINCIPAL):
+    if not trusts_service(role.get("AssumeRolePolicyDocument"), principal):
         raise AwsError(
-            f"IAM role {name} does not trust {BEDROCK_PRINCIPAL}; add it to the role's trust policy"
+            f"IAM role {name} does not trust {principal}; add it to the role's trust policy"
         )
     return None

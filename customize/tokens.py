@@ -19,7 +19,7 @@ def request_token(fields: Mapping[str, object]) -> str:
     return hashlib.sha256(canonical).hexdigest()[:32]
 
 
-def resource_name(prefix: str, token: str) -> str:
-    """A Bedrock-safe name (``[0-9a-zA-Z][_-]?`` repeated, ≤ 63 characters)."""
+def resource_name(prefix: str, token: str, room: int = 48) -> str:
+    """A Bedrock-safe name (``[0-9a-zA-Z][_-]?`` repeated), at most ``room`` + 13 characters."""
     cleaned = re.sub(r"[^0-9a-zA-Z]+", "-", prefix).strip("-") or "strata"
-    return f"{cleaned[:48]}-{token[:12]}"
+    return f"{cleaned[:room].rstrip('-')}-{token[:12]}"

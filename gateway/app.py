@@ -1,7 +1,9 @@
-"""The FastAPI application: lifespan-owned clients, routers, the exception handler."""
+"""The FastAPI application: lifespan-owned clients and pipeline, routers, the exception handler."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -9,12 +11,16 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import handlers
-from gateway.auth import build_key_store
+from gateway.auth import OpenAccess, build_key_store
 from gateway.config import GatewayConfig, load_config
+from gateway.pipeline.admit import AdmitStage
+from gateway.pipeline.attempt import AttemptStage
+from gateway.pipeline.pipeline import Pipeline
+from gateway.pipeline.route import RouteStage
+from gateway.pipeline.settle import Settle, SettleHook
 from gateway.providers.base import BedrockOptions, Provider
 from gateway.providers.local import Loader, LocalProvider, default_loader
-from gateway.router import Router
-from gateway.routes import bedrock, health, openai
+from gateway.routes import admin, bedrock, health, models, openai
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
 from gateway.targets import Kind
@@ -27,28 +33,83 @@ def create_app(
     settings: Settings | None = None,
     *,
     local_loader: Loader = default_loader,
+    admit_stages: list[AdmitStage] | None = None,
+    settle_hooks: list[SettleHook] | None = None,
 ) -> FastAPI:
+    """``admit_stages`` may refuse a call before any upstream attempt; ``settle_hooks`` run once
+    per call with its outcome (tests pass a recorder here). Both come after the built-in ones
+    (none yet)."""
     settings = settings or get_settings()
     config = load_config(settings)  # fail before serving, with the file/key/reason
+    home = settings.home.resolve()
+    # Relative to the working directory by default: starting elsewhere means another key.
+    log.info("state directory (dev key, variants): %s", home)
+    keys = build_key_store(home, settings.dev_key, settings.auth_disabled)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            providers = await _open_providers(stack, settings, config, local_loader)
-            router = Router(
-                config.aliases, providers, RegistryResolver(settings.home / "variants.sqlite")
+            providers, loading = await _open_providers(stack, settings, config, local_loader)
+            settle = Settle(settle_hooks or [])
+            stack.push_async_callback(settle.drain)
+            variants = RegistryResolver(home / "variants.sqlite")
+            pipeline = Pipeline(
+                admit=[*(admit_stages or [])],
+                route=RouteStage(config.routes(), variants),
+                attempt=AttemptStage(providers),
+                settle=settle,
             )
-            keys = build_key_store(settings.home, settings.dev_key, settings.auth_disabled)
-            app.state.strata = GatewayState(settings, keys, router, providers)
-            log.info("gateway ready to accept requests; aliases: %s", ", ".join(router.aliases))
+            state = GatewayState(
+                settings,
+                keys,
+                pipeline,
+                providers,
+                auth_disabled=isinstance(keys, OpenAccess),
+                variants=variants,
+            )
+            app.state.strata = state
+            checks = asyncio.ensure_future(state.check_aws_credentials())
+            stack.callback(checks.cancel)
+            aliases = ", ".join(pipeline.route.aliases)
+            if loading:
+                log.info(
+                    "gateway accepting requests (aliases: %s); loading local model(s) %s in "
+                    "the background, /readyz says when they are ready",
+                    aliases,
+                    ", ".join(loading),
+                )
+            else:
+                log.info("gateway ready to accept requests; aliases: %s", aliases)
             yield
 
     app = FastAPI(
-        title="Strata gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+        title="Strata gateway",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # A slash redirect would be unauthenticated and built from the Host header; API
+        # clients never need one, so an unknown path is a plain 404.
+        redirect_slashes=False,
     )
     handlers.install(app)
-    app.router.routes.extend([*health.routes, *openai.routes, *bedrock.routes])
+    app.router.routes.extend(
+        [*health.routes, *openai.routes, *models.routes, *bedrock.routes, *admin.routes]
+    )
     return app
+
+
+def _preloaded(config: GatewayConfig) -> list[str]:
+    """Local bases some alias names: loaded at start, others on first use. The ``default`` alias
+    added to a strata.yaml that did not name it is loaded lazily, so a Bedrock-only config never
+    imports torch."""
+    bases: list[str] = []
+    for alias, entry in config.aliases.items():
+        if alias == "default" and config.implied_default:
+            continue
+        for chain in entry.chains():
+            bases += [t.model for t in chain if t.kind == "local" and t.model not in bases]
+    return bases
 
 
 async def _open_providers(
@@ -56,19 +117,28 @@ async def _open_providers(
     settings: Settings,
     config: GatewayConfig,
     local_loader: Loader,
-) -> dict[Kind, Provider]:
+) -> tuple[dict[Kind, Provider], list[str]]:
     from gateway.providers.bedrock import BedrockProvider
     from gateway.providers.bedrock_direct import DirectBedrockProvider
+    from gateway.providers.bedrock_regions import RegionalBedrock
     from gateway.wire.blobs import runtime_shapes
 
     runtime_shapes()  # read botocore's model now rather than on the first Bedrock-native call
-    local = LocalProvider(config.local.bases, local_loader)
+    local = LocalProvider(config.local.bases, local_loader, config.unavailable)
     stack.callback(local.close)
-    # Only models some alias names are loaded at start; others load on first use.
-    for targets in config.aliases.values():
-        for target in targets:
-            if target.kind == "local":
-                local.preload(target.model)
+    loading = []
+    for base in _preloaded(config):
+        future = local.preload(base)
+        if future is not None:
+            loading.append(base)
+            future.add_done_callback(functools.partial(_log_loaded, base))
+    bedrock_regions = {
+        target.region
+        for entry in config.aliases.values()
+        for chain in entry.chains()
+        for target in chain
+        if target.kind == "bedrock"
+    }
     transport = DirectBedrockProvider if settings.bedrock_transport == "direct" else BedrockProvider
     options = BedrockOptions(
         region=config.bedrock.region or settings.aws_region,
@@ -76,8 +146,24 @@ async def _open_providers(
         connect_timeout=settings.bedrock_connect_timeout_s,
         read_timeout=settings.bedrock_read_timeout_s,
         max_connections=settings.bedrock_max_connections,
-        max_attempts=settings.bedrock_max_attempts,
     )
-    bedrock = await transport.open(stack, options)
+    bedrock = RegionalBedrock(stack, options, transport.open)
+    # Regions the config names are opened now, so the first request does not pay for it; any
+    # other region (a target named in a request) opens on first use.
+    for region in sorted(bedrock_regions, key=str):
+        await bedrock.client(region or options.region)
     providers: dict[Kind, Provider] = {"local": local, "bedrock": bedrock}
-    return providers
+    return providers, loading
+
+
+def _log_loaded(base: str, future: asyncio.Future[object]) -> None:
+    error = None if future.cancelled() else future.exception()
+    if future.cancelled() or error is not None:
+        log.error(
+            "local model %r failed to load (%s: %s); requests to it answer 503",
+            base,
+            type(error).__name__,
+            error,
+        )
+    else:
+        log.info("gateway ready: local model %r is loaded", base)

@@ -7,12 +7,13 @@ import hmac
 import logging
 import os
 import secrets
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from gateway.errors import Unauthorized
+from gateway.errors import ConfigError, Unauthorized
 
 log = logging.getLogger("strata.auth")
 
@@ -52,10 +53,13 @@ class StaticKeyStore:
 
 
 class OpenAccess:
-    """Auth switched off by explicit setting: every caller is the one default tenant."""
+    """Auth switched off by explicit setting: every caller is the one default tenant, with or
+    without an Authorization header."""
+
+    principal = Principal(tenant="default", key_id="auth-disabled", admin=True)
 
     def authenticate(self, token: str) -> Principal | None:
-        return Principal(tenant="default", key_id="auth-disabled", admin=True)
+        return self.principal
 
 
 def bearer_token(header: str | None) -> str:
@@ -68,6 +72,8 @@ def bearer_token(header: str | None) -> str:
 
 
 def authenticate(store: KeyStore, header: str | None) -> Principal:
+    if isinstance(store, OpenAccess):
+        return store.principal
     principal = store.authenticate(bearer_token(header))
     if principal is None:
         raise Unauthorized("invalid API key")
@@ -78,24 +84,55 @@ def dev_key(home: Path, configured: str | None) -> str:
     """The embedded default's key: the configured one, else one kept in ``home/dev-key``.
 
     A generated key is printed once, when it is created; later starts only say where it is.
+    Creation is atomic (a private temp file hard-linked into place), so gateways started at the
+    same moment agree on one key and none reads a half-written file.
     """
-    if configured:
-        return configured
-    path = home / "dev-key"
-    if path.exists():
-        log.info("using the dev key stored in %s", path)
-        return path.read_text(encoding="utf-8").strip()
+    if configured is not None:
+        if not configured.strip():
+            raise ConfigError("STRATA_DEV_KEY is set but empty: unset it or give a key")
+        return configured.strip()
     home.mkdir(parents=True, exist_ok=True)
+    path = home.resolve() / "dev-key"
+    try:
+        key = _read_key(path)
+        log.info("using the dev key stored in %s", path)
+        return key
+    except FileNotFoundError:
+        pass
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(key + "\n")
+    temp = path.with_name(f".dev-key.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(key + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(temp, path)  # fails if another start linked its key first
+    except FileExistsError:
+        log.info("using the dev key stored in %s", path)
+        return _read_key(path)
+    finally:
+        temp.unlink(missing_ok=True)
     # Printed straight to the terminal, never through logging, so it cannot reach log sinks.
     print(
         f"strata: generated a dev API key (stored in {path}, mode 0600):\n  {key}",
         file=sys.stderr,
         flush=True,
     )
+    return key
+
+
+def _read_key(path: Path) -> str:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    key = path.read_text(encoding="utf-8").strip()
+    if not key:
+        raise ConfigError(
+            f"{path} is empty: delete it to have a new key generated, or set STRATA_DEV_KEY"
+        )
+    if mode & 0o077:
+        log.warning(
+            "%s can be read by other users (mode %03o); run: chmod 600 %s", path, mode, path
+        )
     return key
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 StopReason = Literal[
     "end_turn",
@@ -47,10 +47,14 @@ class SystemBlock(_Open):
 
 
 class InferenceConfig(_Closed):
+    # Strict: botocore refuses "3" for an integer. Temperature goes to 2 (OpenAI's range, which
+    # local models take); the Bedrock surface checks Bedrock's own limits (wire/limits.py).
+    model_config = ConfigDict(extra="forbid", strict=True)
+
     maxTokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    topP: float | None = Field(default=None, ge=0, le=1)
-    stopSequences: list[str] | None = Field(default=None, max_length=16)
+    temperature: float | None = Field(default=None, ge=0, le=2, allow_inf_nan=False)
+    topP: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    stopSequences: list[str] | None = None
 
 
 class ConverseRequest(_Open):
@@ -61,6 +65,14 @@ class ConverseRequest(_Open):
     inferenceConfig: InferenceConfig | None = None
     toolConfig: dict[str, Any] | None = None
     additionalModelRequestFields: dict[str, Any] | None = None
+
+    # OpenAI parameters Converse has no field for (seed, response_format...), as the caller sent
+    # them: never serialised upstream; a provider honours each or refuses it, never ignores it.
+    _options: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self._options
 
     def system_text(self) -> str:
         return "\n".join(b.text for b in self.system or () if b.text)

@@ -15,19 +15,29 @@ app = typer.Typer(
 )
 
 
-@app.command()
+def _serve_epilog() -> str:
+    from gateway.settings import environment_help
+
+    # Typer folds epilog lines; blank lines between entries keep one setting per line.
+    return "Environment variables:\n\n" + "\n\n".join(environment_help().splitlines())
+
+
+@app.command(epilog=_serve_epilog())
 def serve(
     config: Annotated[
         Path | None, typer.Option(help="strata.yaml with aliases and providers")
     ] = None,
     host: Annotated[str | None, typer.Option(help="address to bind (default 127.0.0.1)")] = None,
-    port: Annotated[int | None, typer.Option(help="port to listen on (default 8080)")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="port to listen on (default 8080)")
+    ] = None,
 ) -> None:
     """Run the gateway (OpenAI-compatible and Bedrock-native APIs)."""
-    import uvicorn
+    from pydantic import ValidationError
 
     from gateway.errors import ConfigError
     from gateway.logs import configure
+    from gateway.serving import bind, run
     from gateway.settings import Settings
 
     overrides: dict[str, object] = {}
@@ -37,25 +47,31 @@ def serve(
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False, include_input=False):
+            name = "STRATA_" + "_".join(str(p) for p in error["loc"]).upper()
+            typer.echo(f"strata: {name}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
     configure(settings.log_level)
+    # Bind first: a busy port fails now, not after loading a model for seconds.
+    try:
+        sock = bind(settings.host, settings.port)
+    except OSError as exc:
+        typer.echo(
+            f"strata: cannot listen on {settings.host}:{settings.port}: {exc.strerror}", err=True
+        )
+        raise typer.Exit(2) from None
     from gateway.app import create_app
 
     try:
         application = create_app(settings)
     except ConfigError as exc:
+        sock.close()
         typer.echo(f"strata: {exc.message}", err=True)
         raise typer.Exit(2) from None
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        loop="auto",
-        http="auto",
-        lifespan="on",
-    )
+    run(application, settings, sock)
 
 
 def main() -> None:
@@ -71,7 +87,15 @@ def _mount() -> None:
 
     app.add_typer(customize_app, name="customize", help="Bedrock customization jobs.")
     app.add_typer(variants_app, name="variants", help="Model variants the gateway can route to.")
-    app.add_typer(train_app, name="train", help="Train adapters locally.")
+    app.add_typer(train_app, name="train", help="Train adapters locally or on SageMaker.")
     app.command("export", help="Merge a LoRA adapter and export for Bedrock import.")(
         export_command
     )
+    from customize.sagemaker import commands as sagemaker_jobs
+    from customize.sagemaker.tune_cmd import tune_app
+
+    train_app.command("status")(sagemaker_jobs.status)
+    train_app.command("stop")(sagemaker_jobs.stop)
+    train_app.command("list")(sagemaker_jobs.list_jobs)
+    train_app.command("register")(sagemaker_jobs.register_job)
+    app.add_typer(tune_app, name="tune", help="Hyper-parameter search (SageMaker HPO or Optuna).")

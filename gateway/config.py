@@ -11,7 +11,26 @@
       bases:
         builtin: {path: builtin, adapters: {upper: ./adapters/upper}}
 
-A list of targets is an ordered fallback chain; the first one is tried first.
+A list of targets is an ordered fallback chain; the first one is tried first. An alias may
+also be a mapping, with a policy of its own or an experiment instead of targets:
+
+    aliases:
+      haiku:
+        targets: [bedrock:anthropic.claude-3-haiku-20240307-v1:0,
+                  bedrock@us-west-2:anthropic.claude-3-haiku-20240307-v1:0]
+        timeout_ms: 20000                    # the whole call, retries and fallbacks included
+        retry: {max_attempts: 3, base_ms: 50, cap_ms: 2000, budget_ratio: 0.2}
+        breaker: {failures: 5, window_s: 30, cooldown_s: 30}
+        fallback_on: [throttled, unavailable, timeout, server_error, not_found, denied]
+      support:
+        experiment:
+          sticky_by: user                    # key | user | request
+          salt: "2026-12"                    # change it to reshuffle everyone
+          variants:
+            control: {target: "bedrock:anthropic.claude-3-haiku-20240307-v1:0", weight: 90}
+            tuned:                           # a chain of its own: falls back if the variant fails
+              targets: [variant:support-v2, "bedrock:anthropic.claude-3-haiku-20240307-v1:0"]
+              weight: 10
 """
 
 from __future__ import annotations
@@ -20,9 +39,27 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from gateway.config_local import check_local_bases
 from gateway.errors import ConfigError, InvalidRequest
+from gateway.pipeline.experiments import Arm, Experiment, StickyBy
+from gateway.pipeline.policy import (
+    DEFAULT_FALLBACK_ON,
+    ERROR_CLASSES,
+    BreakerPolicy,
+    RetryPolicy,
+    RoutePolicy,
+)
+from gateway.pipeline.route import Route
 from gateway.settings import Settings
 from gateway.targets import Target, parse_target
 
@@ -47,26 +84,153 @@ class LocalSection(_Strict):
     bases: dict[str, LocalBase] = Field(default_factory=dict)
 
 
+def _targets(value: Any) -> list[Target]:
+    items = value if isinstance(value, list) else [value]
+    if all(isinstance(i, Target) for i in items):
+        return list(items)
+    if not items or not all(isinstance(i, str) for i in items):
+        raise ValueError("each target must be a string")
+    try:
+        return [parse_target(i) for i in items]
+    except InvalidRequest as exc:
+        raise ValueError(exc.message) from None
+
+
+class RetrySection(_Strict):
+    max_attempts: int = Field(default=RetryPolicy.max_attempts, ge=1, le=10)
+    base_ms: float = Field(default=RetryPolicy.base_ms, ge=0)
+    cap_ms: float = Field(default=RetryPolicy.cap_ms, ge=0)
+    budget_ratio: float = Field(default=RetryPolicy.budget_ratio, ge=0, le=10)
+
+
+class BreakerSection(_Strict):
+    failures: int = Field(default=BreakerPolicy.failures, ge=1)
+    window_s: float = Field(default=BreakerPolicy.window_s, gt=0)
+    cooldown_s: float = Field(default=BreakerPolicy.cooldown_s, gt=0)
+    error_rate: float = Field(default=BreakerPolicy.error_rate, gt=0, le=1)
+    min_calls: int = Field(default=BreakerPolicy.min_calls, ge=1)
+
+
+class VariantSection(_Strict):
+    target: str | None = None
+    targets: list[str] | None = None
+    weight: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> VariantSection:
+        if (self.target is None) == (self.targets is None):
+            raise ValueError("give exactly one of target (a target) or targets (a chain)")
+        return self
+
+    def chain(self) -> list[Target]:
+        return _targets(self.target if self.target is not None else self.targets)
+
+
+class ExperimentSection(_Strict):
+    sticky_by: StickyBy = "key"
+    salt: str = "1"
+    variants: dict[str, VariantSection] = Field(min_length=1)
+
+    @field_validator("variants")
+    @classmethod
+    def _weights(cls, value: dict[str, VariantSection]) -> dict[str, VariantSection]:
+        if not any(v.weight > 0 for v in value.values()):
+            raise ValueError("at least one variant needs a weight above 0")
+        for name, variant in value.items():
+            try:
+                variant.chain()
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        return value
+
+
+class AliasConfig(_Strict):
+    """One alias: a target, a list (fallback chain), or this mapping."""
+
+    targets: list[Target] = Field(default_factory=list)
+    timeout_ms: int | None = Field(default=None, ge=1)
+    retry: RetrySection = Field(default_factory=RetrySection)
+    breaker: BreakerSection = Field(default_factory=BreakerSection)
+    fallback_on: list[str] = Field(default_factory=lambda: list(DEFAULT_FALLBACK_ON))
+    experiment: ExperimentSection | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str | list):
+            return {"targets": value}
+        return value
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> list[Target]:
+        return _targets(value) if value != [] else []
+
+    @field_validator("fallback_on")
+    @classmethod
+    def _classes(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in ERROR_CLASSES:
+                raise ValueError(f"unknown error class {name!r}; known: {', '.join(ERROR_CLASSES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _targets_or_experiment(self) -> AliasConfig:
+        if bool(self.targets) == (self.experiment is not None):
+            raise ValueError("give either targets or an experiment")
+        return self
+
+    def chains(self) -> list[list[Target]]:
+        if self.experiment is None:
+            return [self.targets]
+        return [v.chain() for v in self.experiment.variants.values()]
+
+    def route(self, name: str) -> Route:
+        policy = RoutePolicy(
+            timeout_ms=self.timeout_ms,
+            retry=RetryPolicy(**self.retry.model_dump()),
+            breaker=BreakerPolicy(**self.breaker.model_dump()),
+            fallback_on=frozenset(self.fallback_on),
+        )
+        experiment = None
+        if self.experiment is not None:
+            section = self.experiment
+            experiment = Experiment(
+                name,
+                {k: Arm(k, tuple(v.chain())) for k, v in section.variants.items()},
+                {k: v.weight for k, v in section.variants.items()},
+                sticky_by=section.sticky_by,
+                salt=section.salt,
+            )
+        return Route(name, tuple(self.targets), policy, experiment)
+
+
 class GatewayConfig(_Strict):
-    aliases: dict[str, list[Target]] = Field(default_factory=dict)
+    aliases: dict[str, AliasConfig] = Field(default_factory=dict)
     bedrock: BedrockSection = Field(default_factory=BedrockSection)
     local: LocalSection = Field(default_factory=LocalSection)
+    # Filled by load_config: whether ``default`` was added rather than written in the file (it
+    # is then loaded lazily, on first use), and the local targets that cannot be served.
+    _implied_default: bool = PrivateAttr(default=False)
+    _unavailable: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def implied_default(self) -> bool:
+        return self._implied_default
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        return self._unavailable
 
     @field_validator("aliases", mode="before")
     @classmethod
-    def _targets(cls, value: Any) -> dict[str, list[Target]]:
+    def _mapping(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ValueError("must be a mapping of alias name to target or list of targets")
-        out: dict[str, list[Target]] = {}
-        for name, raw in value.items():
-            items = raw if isinstance(raw, list) else [raw]
-            if not items or not all(isinstance(i, str) for i in items):
-                raise ValueError(f"{name}: each target must be a string")
-            try:
-                out[str(name)] = [parse_target(i) for i in items]
-            except InvalidRequest as exc:
-                raise ValueError(f"{name}: {exc.message}") from None
-        return out
+        return value
+
+    def routes(self) -> dict[str, Route]:
+        return {name: alias.route(name) for name, alias in self.aliases.items()}
 
 
 def load_config(settings: Settings) -> GatewayConfig:
@@ -78,11 +242,14 @@ def load_config(settings: Settings) -> GatewayConfig:
         bases.setdefault("local", LocalBase(path=settings.local_model))
     if "default" not in config.aliases:
         base = "local" if settings.local_model else BUILTIN
-        config.aliases["default"] = [Target("local", base)]
-    for alias, targets in config.aliases.items():
-        for target in targets:
-            if target.kind == "local":
-                _check_local(settings.config, alias, target, bases)
+        config.aliases["default"] = AliasConfig(targets=[Target("local", base)])
+        config._implied_default = settings.config is not None
+    for alias, entry in config.aliases.items():
+        for chain in entry.chains():
+            for target in chain:
+                if target.kind == "local":
+                    _check_local(settings.config, alias, target, bases)
+    config._unavailable = check_local_bases(settings.config, bases)
     return config
 
 
@@ -118,6 +285,16 @@ def _read(path: Path) -> GatewayConfig:
         return GatewayConfig.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in _as_written(raw, first["loc"])) or "(top level)"
         reason = str(first["msg"]).removeprefix("Value error, ")
         raise ConfigError(f"{path}: {key}: {reason}") from None
+
+
+def _as_written(raw: dict[str, Any], loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The error's key as the file spells it: an alias written as a target or a list has no
+    ``targets`` key of its own."""
+    if len(loc) >= 3 and loc[0] == "aliases" and loc[2] == "targets":
+        aliases = raw.get("aliases")
+        if isinstance(aliases, dict) and not isinstance(aliases.get(loc[1]), dict):
+            return loc[:2] + loc[3:]
+    return loc

@@ -1,4 +1,9 @@
-"""The one exception handler: our error tree → an HTTP response shaped for the surface called."""
+"""The one exception handler: our error tree → an HTTP response shaped for the surface called.
+
+Unexpected exceptions are caught by ``CatchAll`` (pure ASGI), not by an ``Exception`` handler:
+Starlette re-raises after running such a handler, so uvicorn would log a second traceback (whose
+message may quote request data) and close the keep-alive connection.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import (
-    InvalidRequest,
-    NotFound,
-    StrataError,
-    UpstreamError,
-)
+from gateway.errors import InvalidRequest, MethodNotAllowed, NotFound, StrataError
 from gateway.http import json_response
+from gateway.logs import code_location
 
 log = logging.getLogger("strata.errors")
 
@@ -29,7 +31,7 @@ def is_bedrock_surface(path: str) -> bool:
 
 
 def error_response(path: str, exc: StrataError) -> Response:
-    headers = exc.headers()
+    headers = {**exc.headers(), **exc.response_headers}
     if is_bedrock_surface(path):
         headers["x-amzn-ErrorType"] = exc.bedrock_code + _BEDROCK_NAMESPACE
         return json_response({"message": exc.message}, exc.status, headers)
@@ -38,7 +40,7 @@ def error_response(path: str, exc: StrataError) -> Response:
             "message": exc.message,
             "type": exc.openai_type,
             "param": exc.param,
-            "code": exc.bedrock_code if isinstance(exc, UpstreamError) else None,
+            "code": exc.code(),
         }
     }
     return json_response(body, exc.status, headers)
@@ -63,22 +65,60 @@ async def _validation(request: Request, exc: Exception) -> Response:
 
 async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    path = request.url.path
     if exc.status_code == 404:
-        err: StrataError = NotFound(f"no route {request.method} {request.url.path}")
-    else:
-        err = StrataError(str(exc.detail))
-        err.status = exc.status_code
-    return error_response(request.url.path, err)
+        return error_response(path, NotFound(f"no route {request.method} {path}"))
+    if exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "")
+        if request.method == "OPTIONS":
+            # OPTIONS asks which methods a resource takes; answer it rather than refuse it.
+            return Response(status_code=204, headers={"Allow": ", ".join((allow, "OPTIONS"))})
+        return error_response(
+            path, MethodNotAllowed(f"{request.method} is not allowed on {path}", allow=allow)
+        )
+    err = InvalidRequest(str(exc.detail)) if exc.status_code < 500 else StrataError("error")
+    err.status = exc.status_code
+    return error_response(path, err)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    # The traceback goes to the log; the client gets nothing it could learn internals from.
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(request.url.path, StrataError("internal error"))
+class CatchAll:
+    """Any exception our tree does not name becomes a 500 that keeps the connection usable."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            log.error(
+                "unhandled %s on %s %s at %s",
+                type(exc).__name__,
+                scope.get("method"),
+                scope.get("path"),
+                code_location(exc),
+            )
+            if started:
+                # Headers are gone; end the body cleanly rather than reset the connection.
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            response = error_response(scope.get("path", ""), StrataError("internal error"))
+            await response(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(StrataError, _strata)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(CatchAll)

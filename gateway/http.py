@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -9,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import Principal, authenticate
-from gateway.errors import InvalidRequest, PayloadTooLarge
+from gateway.errors import InvalidRequest, PayloadTooLarge, RequestTimeout
 from gateway.state import GatewayState
 
 
@@ -18,7 +19,18 @@ def principal(request: Request, state: GatewayState) -> Principal:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
+    """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes, and with
+    408 when the client takes longer than ``STRATA_BODY_TIMEOUT_S`` to send it."""
+    state: GatewayState | None = getattr(request.app.state, "strata", None)
+    timeout = state.settings.body_timeout_s if state is not None else None
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_body(request, limit)
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {timeout:g}s") from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 
 _SECRET = re.compile(r"(sk-strata-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]+|(Bearer\s+)\S+", re.IGNORECASE)
 
@@ -19,6 +20,14 @@ class RedactingFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+def code_location(exc: BaseException) -> str:
+    """Where ``exc`` was raised (the last frames' file, line and function), without its message
+    or source lines: either can quote request data (pydantic's ``input_value``, an f-string
+    holding the prompt), which logs must never carry."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in frames[-4:])
 
 
 def configure(level: str) -> None:

@@ -1,4 +1,8 @@
-"""Process settings from ``STRATA_*`` environment variables (nothing is read at import)."""
+"""Process settings from ``STRATA_*`` environment variables (nothing is read at import).
+
+Each field's description is its documentation: ``strata serve --help`` lists them all, and a
+test checks the README names every one.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +10,73 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STRATA_", extra="ignore")
 
-    home: Path = Path(".strata")
-    config: Path | None = None  # strata.yaml; aliases, providers
-    host: str = "127.0.0.1"
-    port: int = 8080
+    home: Path = Field(
+        default=Path(".strata"),
+        description="state directory (dev key, variants); relative to the working directory",
+    )
+    config: Path | None = Field(default=None, description="a strata.yaml: aliases and providers")
+    host: str = Field(default="127.0.0.1", description="address to bind")
+    port: int = Field(default=8080, ge=1, le=65535, description="port to listen on")
 
-    dev_key: str | None = None
+    dev_key: str | None = Field(
+        default=None, description="the API key to accept (default: generated into HOME/dev-key)"
+    )
     # Only an explicit setting turns auth off, and the gateway says so loudly at start.
-    auth_disabled: bool = False
+    auth_disabled: bool = Field(
+        default=False, description="1 accepts every request without a key (logged loudly)"
+    )
 
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
-    local_model: str | None = None  # a Hugging Face folder; unset means the built-in model
-    aws_region: str = "us-east-1"
-    bedrock_endpoint_url: str | None = None
-    bedrock_connect_timeout_s: float = 5.0
-    bedrock_read_timeout_s: float = 120.0
-    bedrock_max_connections: int = 256
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="largest request body, in bytes"
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="seconds a client has to send a request's headers"
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, description="seconds a client has to send a request's body"
+    )
+    max_waiting_connections: int = Field(
+        default=512, ge=1, description="connections allowed open with no request yet"
+    )
+    local_model: str | None = Field(
+        default=None, description="a Hugging Face folder to serve instead of the built-in model"
+    )
+    aws_region: str = Field(default="us-east-1", description="AWS region for Bedrock")
+    bedrock_endpoint_url: str | None = Field(
+        default=None, description="Bedrock runtime endpoint (default: the region's)"
+    )
+    bedrock_connect_timeout_s: float = Field(default=5.0, description="Bedrock connect timeout")
+    bedrock_read_timeout_s: float = Field(default=120.0, description="Bedrock read timeout")
+    bedrock_max_connections: int = Field(default=256, description="Bedrock connection pool size")
     # "direct": our lean client (botocore credentials + SigV4Auth, aiohttp, orjson), about a third
-    # of aiobotocore's CPU per call (bench/README.md); "aioboto3": the aiobotocore client.
-    bedrock_transport: Literal["direct", "aioboto3"] = "direct"
-    # botocore's own retries (standard mode) until the gateway's retry policy replaces them.
-    bedrock_max_attempts: int = Field(default=3, ge=1)
-    log_level: str = "INFO"
+    # of aiobotocore's CPU per call (bench/README.md); "aiobotocore": the aiobotocore client.
+    # "aioboto3", this transport's name before aioboto3 was dropped, is accepted as an alias.
+    bedrock_transport: Literal["direct", "aiobotocore"] = Field(
+        default="direct", description="direct (lean aiohttp client) or aiobotocore"
+    )
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+    @field_validator("bedrock_transport", mode="before")
+    @classmethod
+    def _transport_alias(cls, value: object) -> object:
+        # Deployments configured before aioboto3 was replaced by aiobotocore keep working.
+        return "aiobotocore" if value == "aioboto3" else value
+
+
+def environment_help() -> str:
+    """One line per setting: its environment variable, default and meaning."""
+    lines = []
+    for name, field in Settings.model_fields.items():
+        default = "" if field.default in (None, "") else f" (default {field.default})"
+        lines.append(f"STRATA_{name.upper()}: {field.description}{default}")
+    return "\n".join(lines)
 
 
 @lru_cache

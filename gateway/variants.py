@@ -19,3 +19,11 @@ class RegistryResolver:
 
         variant = VariantStore(self._path).get(name)
         return variant.target if variant else None
+
+    def names(self) -> list[str]:
+        """Every registered variant's name, sorted (an empty list with no registry yet)."""
+        if not self._path.exists():
+            return []
+        from customize.variants.store import VariantStore
+
+        return sorted(v.name for v in VariantStore(self._path).list())

@@ -20,18 +20,23 @@ def load_engine(
     adapters: Mapping[str, str | Path] | None = None,
     device: str | None = None,
     *,
-    max_batch_size: int = 16,
+    max_batch_size: int | None = None,
+    threads: int | None = None,
 ) -> LocalEngine:
     """Load ``base`` ("builtin" or a Hugging Face folder) with ``adapters`` (name → folder).
 
     An adapter value may also compose adapters listed before it:
     ``"weighted:a=0.7,b=0.3"`` (a weighted LoRA mix) or ``"stack:lora+bottleneck"``.
-    Up to ``max_batch_size`` waiting requests run together in one batch.
+    Up to ``max_batch_size`` rows (default ``STRATA_LOCAL_MAX_BATCH``, 16) decode together;
+    ``threads`` (default ``STRATA_LOCAL_THREADS``, else measured at load) sets torch's CPU threads.
     Raises ``adapters_local.models.ModelError`` with a one-line message for unusable folders.
     """
     from adapters_local.models.loading import pick_device
     from adapters_local.serving.engine_worker import LocalEngine
     from adapters_local.serving.served_model import ServedModel
+    from adapters_local.serving.settings import engine_settings
+
+    settings = engine_settings()
 
     model = ServedModel(base, pick_device(device))
     folders = {n: v for n, v in (adapters or {}).items() if parse_composition(str(v)) is None}
@@ -42,7 +47,11 @@ def load_engine(
         composition = parse_composition(str(value))
         if composition is not None:
             composition.apply(model, name)
-    return LocalEngine(model, max_batch_size=max_batch_size)
+    return LocalEngine(
+        model,
+        max_batch_size=max_batch_size or settings.max_batch,
+        threads=threads or settings.threads,
+    )
 
 
 def _is_lora(folder: str | Path) -> bool:

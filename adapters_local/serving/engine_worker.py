@@ -1,22 +1,28 @@
-"""The local inference engine: one worker thread that batches whatever requests are waiting.
+"""The local inference engine: a tokenizer pool, then one worker thread that decodes in batches.
 
-Static batching: requests that arrive while a batch runs wait and then run together as the next
-batch (requests arriving within ``gather_s`` of one another start together).
+Continuous batching: between two decode steps the worker admits whatever requests are waiting
+(up to ``max_batch_size`` rows in all), so a request never waits for a batch to finish. When the
+worker is idle, requests arriving within ``gather_s`` of the first are prefilled together.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from adapters_local.serving.batch_runner import Job, emit_quietly, run_batch
+from adapters_local.serving.batch_runner import RunningBatch
 from adapters_local.serving.generation import Emit, EngineStats, Failed, GenerationRequest
+from adapters_local.serving.prompts import PromptEncoder
+from adapters_local.serving.rows import Job, end_job
 from adapters_local.serving.served_model import ServedModel
+from adapters_local.serving.threads import choose_threads
 
 _STOP = object()
+log = logging.getLogger("strata.local")
 
 
 class EngineClosedError(RuntimeError):
@@ -31,16 +37,19 @@ class LocalEngine:
         max_batch_size: int = 16,
         gather_s: float = 0.01,
         seed: int = 0,
+        threads: int | None = None,
     ) -> None:
         self._model = model
         self._max_batch = max_batch_size
         self._gather_s = gather_s
         self._seeds = itertools.count(seed)
         self._queue: queue.Queue[object] = queue.Queue()
-        self._lock = threading.Lock()  # guards the model between batches and compositions
+        self._lock = threading.Lock()  # guards the model between steps and compositions
         self._submit_lock = threading.Lock()  # orders submits against close
         self._closed = False
         self._stats = EngineStats()
+        self._encoder = PromptEncoder(model.tokenizer, model.max_positions(), self._queue.put)
+        self._threads = threads
         self._thread = threading.Thread(target=self._run, name="strata-local-engine", daemon=True)
         self._thread.start()
 
@@ -60,11 +69,15 @@ class LocalEngine:
     def tokenizer(self) -> object:
         return self._model.tokenizer
 
+    @property
+    def context_length(self) -> int:
+        return self._model.max_positions()
+
     def submit(self, request: GenerationRequest, emit: Emit) -> Callable[[], None]:
         job = Job(request, emit, next(self._seeds))
         with self._submit_lock:
             if not self._closed:
-                self._queue.put(job)
+                self._encoder.submit(job)
                 return job.cancelled.set
         emit(Failed(EngineClosedError("the local engine is closed")))
         return job.cancelled.set
@@ -82,11 +95,13 @@ class LocalEngine:
             self._model.load_adapter(name, Path(folder))
 
     def close(self) -> None:
+        """Rows already decoding finish; requests not yet admitted fail with EngineClosedError."""
         with self._submit_lock:
             if self._closed:
                 return
             self._closed = True
-            self._queue.put(_STOP)
+        self._encoder.close()  # every submitted job is now queued (or has failed)
+        self._queue.put(_STOP)
         self._thread.join()
         while True:
             try:
@@ -94,33 +109,56 @@ class LocalEngine:
             except queue.Empty:
                 break
             if isinstance(item, Job):
-                emit_quietly(item.emit, Failed(EngineClosedError("the local engine is closed")))
+                end_job(item, Failed(EngineClosedError("the local engine is closed")))
 
     def _run(self) -> None:
-        while True:
+        import torch
+
+        if self._model.device == "cpu":
+            try:
+                self._stats.threads = choose_threads(self._model, self._threads)
+            except Exception as exc:  # serving with torch's default beats not serving
+                log.warning("could not choose CPU threads (%s); using torch's default", exc)
+        batch = RunningBatch(self._model)
+        stopping = False
+        with torch.inference_mode():
+            while not (stopping and not batch):
+                jobs, stopping = self._waiting(len(batch), stopping)
+                try:
+                    with self._lock:
+                        if jobs:
+                            self._admit(batch, jobs)
+                        if batch:
+                            batch.step()
+                except Exception as exc:  # the worker must outlive any one step
+                    batch.fail_all(exc)
+                    for job in jobs:
+                        end_job(job, Failed(exc))
+
+    def _admit(self, batch: RunningBatch, jobs: list[Job]) -> None:
+        joining = len(batch) > 0
+        added = batch.admit(jobs)
+        if added:
+            self._stats.batches += 1
+            self._stats.requests += added
+            self._stats.joins += int(joining)
+            self._stats.batch_sizes.append(len(batch))
+
+    def _waiting(self, running: int, stopping: bool) -> tuple[list[Job], bool]:
+        """Jobs to admit before the next step; blocks only while there is nothing to decode."""
+        jobs: list[Job] = []
+        if stopping:
+            return jobs, True
+        idle = running == 0
+        if idle:
             first = self._queue.get()
             if first is _STOP:
-                return
-            jobs, stop = self._gather(first)
+                return jobs, True
+            assert isinstance(first, Job)
+            jobs.append(first)
+        while running + len(jobs) < self._max_batch:
             try:
-                with self._lock:
-                    run_batch(self._model, jobs, self._count_batch)
-            except Exception as exc:  # the worker must outlive any one batch
-                for job in jobs:
-                    emit_quietly(job.emit, Failed(exc))
-            if stop:
-                return
-
-    def _count_batch(self, size: int) -> None:
-        self._stats.batches += 1
-        self._stats.requests += size
-        self._stats.batch_sizes.append(size)
-
-    def _gather(self, first: object) -> tuple[list[Job], bool]:
-        jobs = [first] if isinstance(first, Job) else []
-        while len(jobs) < self._max_batch:
-            try:
-                item = self._queue.get(timeout=self._gather_s)
+                item = self._queue.get(timeout=self._gather_s) if idle else self._queue.get_nowait()
             except queue.Empty:
                 break
             if item is _STOP:

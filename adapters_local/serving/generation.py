@@ -23,6 +23,7 @@ __all__ = [
     "GenerationRequest",
     "InferenceEngine",
     "PromptTooLong",
+    "RequestError",
     "Role",
     "StopReason",
     "TextDelta",
@@ -59,15 +60,30 @@ class Failed:
     error: BaseException
 
 
-class PromptTooLong(ValueError):
+class RequestError(ValueError):
+    """The request cannot be served as given: a client error (the gateway answers 400).
+
+    The message names the field at fault and never quotes the prompt; ``param`` is that field.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class PromptTooLong(RequestError):
     """The prompt does not fit the model's context; raised (as ``Failed``) before generation."""
 
-    def __init__(self, prompt_tokens: int, context_length: int) -> None:
+    def __init__(self, prompt_tokens: int, context_length: int, *, at_least: bool = False) -> None:
+        # at_least: only a prefix was counted (a huge prompt is not tokenized in full).
+        size = f"at least {prompt_tokens}" if at_least else str(prompt_tokens)
         super().__init__(
-            f"the prompt is {prompt_tokens} tokens; the model's context is {context_length}"
+            f"the prompt is {size} tokens; the model's context is {context_length}",
+            param="messages",
         )
         self.prompt_tokens = prompt_tokens
         self.context_length = context_length
+        self.at_least = at_least
 
 
 GenerationEvent = TextDelta | Finished | Failed
@@ -76,11 +92,18 @@ Emit = Callable[[GenerationEvent], None]
 
 @dataclass
 class EngineStats:
-    """Counters the engine keeps so batching can be observed (tests, /metrics)."""
+    """Counters the engine keeps so batching can be observed (tests, /metrics).
+
+    ``batches`` counts admissions (newcomers prefilled together), ``requests`` the rows admitted,
+    ``batch_sizes`` the rows decoding together right after each admission, and ``joins`` the
+    admissions into a batch that was already decoding (continuous batching at work).
+    """
 
     batches: int = 0
     requests: int = 0
     batch_sizes: list[int] = field(default_factory=list)
+    joins: int = 0
+    threads: int = 0  # torch CPU threads the engine decodes with (0: not chosen yet / GPU)
 
 
 class InferenceEngine(Protocol):

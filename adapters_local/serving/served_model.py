@@ -3,6 +3,11 @@
 A request names a *route*: a LoRA (peft, selected per batch row with ``adapter_names``), a
 bottleneck adapter (our hooks, selected per row too), both stacked, or neither. Weighted LoRA
 mixes become new peft adapters through ``add_weighted_adapter``.
+
+User-chosen adapter names never reach torch: peft keeps adapters in ``nn.ModuleDict``s, where a
+name such as ``double``, ``float`` or ``train`` collides with an ``nn.Module`` method and the load
+fails. Each adapter gets an internal name (``strata_0``, ``strata_1``, ...) and routes map the
+user's name to it.
 """
 
 from __future__ import annotations
@@ -50,24 +55,31 @@ class ServedModel:
         # transformers 5.24 renamed past_key_values to cache; older versions know only the former.
         forward_params = inspect.signature(type(self.model).forward).parameters
         self._cache_kwarg = "cache" if "cache" in forward_params else "past_key_values"
-        self.routes: dict[str, Route] = {}
+        self.routes: dict[str, Route] = {}  # user name -> internal adapter names
         self._bottlenecks: Any = None  # BottleneckHost, created on the first bottleneck
+        self._internal = 0
 
     @property
     def has_lora(self) -> bool:
         return hasattr(self.model, "peft_config")
 
+    def _new_internal_name(self, name: str) -> str:
+        if not name or name in self.routes:
+            raise ModelError(f"adapter name {name!r} is already in use" if name else "empty name")
+        internal = f"strata_{self._internal}"
+        self._internal += 1
+        return internal
+
     def load_adapter(self, name: str, folder: Path) -> None:
-        if name in self.routes or name == BASE_ROW:
-            raise ModelError(f"adapter name {name!r} is already in use")
+        internal = self._new_internal_name(name)
         if is_lora_folder(folder):
-            self._load_lora(name, folder)
-            self.routes[name] = Route(lora=name)
+            self._load_lora(internal, folder)
+            self.routes[name] = Route(lora=internal)
         elif is_bottleneck_folder(folder):
             from adapters_local.bottleneck.modules import BottleneckAdapter
 
-            self._host().add(name, BottleneckAdapter.load(folder))
-            self.routes[name] = Route(bottleneck=name)
+            self._host().add(internal, BottleneckAdapter.load(folder))
+            self.routes[name] = Route(bottleneck=internal)
         else:
             raise ModelError(f"{folder} holds neither a LoRA nor a bottleneck adapter")
 
@@ -91,31 +103,35 @@ class ServedModel:
 
     def add_weighted_lora(self, name: str, weights: Mapping[str, float]) -> None:
         """A new LoRA equal to the weighted sum of existing ones' updates."""
-        if name in self.routes:
-            raise ModelError(f"adapter name {name!r} is already in use")
-        loras = [n for n in weights if self.routes.get(n, Route()).lora == n]
-        if not loras or len(loras) != len(weights):
+        parts = {n: self.routes.get(n, Route()) for n in weights}
+        if not parts or any(r.lora is None or r.bottleneck is not None for r in parts.values()):
             raise ModelError("a weighted mix takes LoRA adapters only")
+        internal = self._new_internal_name(name)
         # "cat" concatenates the low-rank factors, so the mix's update is exactly the weighted sum
         # of the parts' updates (other combination types approximate it).
         self.model.add_weighted_adapter(
-            adapters=loras,
-            weights=[float(weights[n]) for n in loras],
-            adapter_name=name,
+            adapters=[r.lora for r in parts.values()],
+            weights=[float(weights[n]) for n in parts],
+            adapter_name=internal,
             combination_type="cat",
         )
         self.model.eval()
-        self.routes[name] = Route(lora=name)
+        self.routes[name] = Route(lora=internal)
 
     def add_stack(self, name: str, lora: str, bottleneck: str) -> None:
         """Bottleneck adapter on top of a LoRA: both apply to the same rows."""
         if name in self.routes:
             raise ModelError(f"adapter name {name!r} is already in use")
-        if self.routes.get(lora, Route()).lora is None:
+        lora_route, bottleneck_route = self.routes.get(lora), self.routes.get(bottleneck)
+        if lora_route is None or lora_route.lora is None or lora_route.bottleneck is not None:
             raise ModelError(f"{lora!r} is not a loaded LoRA adapter")
-        if self.routes.get(bottleneck, Route()).bottleneck is None:
+        if (
+            bottleneck_route is None
+            or bottleneck_route.bottleneck is None
+            or (bottleneck_route.lora is not None)
+        ):
             raise ModelError(f"{bottleneck!r} is not a loaded bottleneck adapter")
-        self.routes[name] = Route(lora=lora, bottleneck=bottleneck)
+        self.routes[name] = Route(lora=lora_route.lora, bottleneck=bottleneck_route.bottleneck)
 
     def route(self, adapter: str | None) -> Route:
         if adapter is None:

@@ -17,39 +17,62 @@ class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
+    device: str = "cpu"  # where collective tensors live: NCCL needs CUDA, gloo CPU
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
 
-def init_world() -> World:
+def is_main_process() -> bool:
+    """Rank 0, or not started by torchrun: the one process that reports to the user."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def backend_for(device: str, cuda_available: bool) -> str:
+    """NCCL only when training on CUDA; ``--device cpu`` on a CUDA machine still needs gloo."""
+    return "nccl" if device.startswith("cuda") and cuda_available else "gloo"
+
+
+def init_world(device: str = "cpu") -> World:
     """Joins the process group when started by torchrun with more than one process."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
-        return World()
+        return World(device=device)
     import torch
     import torch.distributed as dist
 
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if torch.cuda.is_available():
+    backend = backend_for(device, torch.cuda.is_available())
+    collective_device = "cpu"
+    if backend == "nccl":
         torch.cuda.set_device(local_rank)
+        collective_device = f"cuda:{local_rank}"
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
-    return World(dist.get_rank(), dist.get_world_size(), local_rank)
+    return World(dist.get_rank(), dist.get_world_size(), local_rank, collective_device)
 
 
-def average_gradients(parameters: list[Any], world: World) -> None:
+def average_gradients(parameters: list[Any], world: World, weight: float = 1.0) -> None:
+    """Weighted mean of the ranks' gradients; ``weight`` is this rank's count of target tokens.
+
+    Each rank's loss is a mean over its own answer tokens, and ranks hold different numbers of
+    them; weighting by that count makes the result the gradient of the mean over the global
+    batch's tokens, i.e. what one process would compute on the same rows.
+    """
     if world.size <= 1:
         return
     import torch
     import torch.distributed as dist
 
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    source = grads[0].device
+    # The weight rides along as the last element: one all-reduce yields both sums.
+    flat = torch.cat([g.reshape(-1).to(world.device) for g in grads])
+    flat = torch.cat([flat * weight, torch.tensor([weight], device=world.device, dtype=flat.dtype)])
     dist.all_reduce(flat)
-    flat /= world.size
+    total = float(flat[-1].item())
+    flat = (flat[:-1] / max(total, 1e-12)).to(source)
     offset = 0
     for parameter, grad in zip(parameters, grads, strict=True):
         parameter.grad = flat[offset : offset + grad.numel()].view_as(grad).clone()
@@ -62,7 +85,7 @@ def average_scalar(value: float, world: World) -> float:
     import torch
     import torch.distributed as dist
 
-    tensor = torch.tensor([value], device="cuda" if torch.cuda.is_available() else "cpu")
+    tensor = torch.tensor([value], device=world.device)
     dist.all_reduce(tensor)
     return float(tensor.item()) / world.size
 

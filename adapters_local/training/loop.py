@@ -75,7 +75,7 @@ def train(
     if settings.threads:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
-    world = init_world()
+    world = init_world(pick_device(settings.device))
     try:
         run = _prepare(settings, world, resume)
         if world.is_main and console is not None:
@@ -215,15 +215,19 @@ def _train(run: _Run, resume: bool, console: Console | None) -> dict[str, Any]:
     stopped_early = interrupted = False
     run.trainable.model.train()
     try:
-        with TrainingProgress(run.total_steps, state.step, console, run.world.is_main) as progress:
+        with TrainingProgress(
+            run.total_steps, state.step, console, run.world.is_main, settings.log_every
+        ) as progress:
             while state.step < run.total_steps and not stopped_early:
                 value = _step(run, next(batches), params, optimizer, scheduler, state)
                 progress.step(value, state.tokens / max(state.train_seconds, 1e-9))
                 last = state.step == run.total_steps
                 if state.step % settings.log_every == 0 or last:
                     state.train_curve.append((state.step, round(value, 5)))
-                if run.eval is not None and (state.step % run.eval_every == 0 or last):
-                    stopped_early = _evaluate(run, state, params, best, progress)
+                if state.step % run.eval_every == 0 or last:
+                    if run.eval is not None:
+                        stopped_early = _evaluate(run, state, params, best, progress)
+                    # With or without eval data: a killed (e.g. spot) run resumes from here.
                     _checkpoint(run, optimizer, scheduler, state, best)
     except KeyboardInterrupt:
         interrupted = True
@@ -256,7 +260,9 @@ def _step(
     with run.trainable.scope(len(rows)):
         loss = _loss(run, rows)
         loss.backward()
-    average_gradients(params, run.world)
+    if run.world.size > 1:
+        targets = sum(sum(1 for t in r.labels[1:] if t != -100) for r in rows)
+        average_gradients(params, run.world, weight=float(targets))
     torch.nn.utils.clip_grad_norm_(params, 1.0)
     optimizer.step()
     scheduler.step()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,7 +21,11 @@ DataFormat = Literal[
     "claude-messages",
     "bedrock-conversation-2024",
 ]
-CustomizationType = Literal["FINE_TUNING", "CONTINUED_PRE_TRAINING", "DISTILLATION"]
+CustomizationType = Literal[
+    "FINE_TUNING", "CONTINUED_PRE_TRAINING", "DISTILLATION", "REINFORCEMENT_FINE_TUNING"
+]
+CUSTOMIZATION_TYPES: tuple[CustomizationType, ...] = get_args(CustomizationType)
+MediaKind = Literal["image", "video"]
 
 
 class _Frozen(BaseModel):
@@ -32,8 +36,34 @@ class DatasetLimits(_Frozen):
     min_records: int | None
     max_records: int | None
     max_tokens_per_record: int | None
+    # Some models halve the per-record token limit at larger batch sizes.
+    max_tokens_per_record_large_batch: int | None = None
+    large_batch_from: int | None = None
     source: str
     checked: str
+    unconfirmed: tuple[str, ...] = ()
+    note: str = ""
+
+    def tokens_for_batch(self, batch_size: int | None) -> int | None:
+        large = self.max_tokens_per_record_large_batch
+        if large is not None and batch_size is not None and self.large_batch_from is not None:
+            return large if batch_size >= self.large_batch_from else self.max_tokens_per_record
+        return self.max_tokens_per_record
+
+    def unconfirmed_line(self) -> str:
+        """What the CLI appends to a limit it reports, so nobody mistakes a guess for AWS's."""
+        if not self.unconfirmed:
+            return ""
+        return f" (not confirmed against {self.source}: {', '.join(self.unconfirmed)})"
+
+
+class FileLimits(_Frozen):
+    max_training_bytes: int
+    max_continued_pretraining_bytes: int
+    max_validation_bytes: int
+    source: str
+    checked: str
+    note: str
 
 
 class Family(_Frozen):
@@ -42,8 +72,42 @@ class Family(_Frozen):
     match: tuple[str, ...]
     format: DataFormat
     customization_types: tuple[CustomizationType, ...]
+    media: tuple[MediaKind, ...] = ()
+    media_source: str = ""
+    hyperparameters: str | None = None  # the hyper-parameter table's name, when not ``name``
     on_demand_deployment: bool
     limits: DatasetLimits
+
+    @property
+    def hp_table(self) -> str:
+        return self.hyperparameters or self.name
+
+
+class Distillation(_Frozen):
+    about: str
+    source: str
+    rules_source: str
+    checked: str
+    min_prompts: int
+    max_prompts: int
+    prompts_note: str
+    single_turn_families: tuple[str, ...]
+    single_turn_note: str
+    teachers: dict[str, tuple[str, ...]]
+    teachers_note: str
+
+
+class Prices(_Frozen):
+    about: str
+    source: str
+    checked: str
+    confirmed: bool
+    note: str
+    training_per_1k_tokens: dict[str, float]
+    storage_per_month: dict[str, float]
+    provisioned_per_unit_hour: dict[str, dict[str, float]]
+    import_cmu_per_5_minutes: float
+    commitment_hours: dict[str, int]
 
 
 class TokenEstimate(_Frozen):
@@ -56,6 +120,8 @@ class HyperParameterSpec(_Frozen):
     min: float | None = None
     max: float | None = None
     default: float | bool
+    unconfirmed: bool = False
+    note: str = ""
 
 
 class HyperParameterTable(_Frozen):
@@ -68,14 +134,26 @@ class TokenizerRule(_Frozen):
     any_of: tuple[tuple[str, ...], ...]
 
 
+class ArchitectureRule(_Frozen):
+    display: str
+    api: Literal["converse", "invoke"]
+    multimodal: bool
+
+
 class ImportRules(_Frozen):
     about: str
     source: str
+    api_source: str
     checked: str
-    architectures: dict[str, str]
+    architectures: dict[str, ArchitectureRule]
     weight_dtypes: tuple[str, ...]
     max_total_bytes: int
+    max_total_bytes_multimodal: int
     max_total_bytes_note: str
+    max_context_tokens: int
+    max_context_note: str
+    rope_scaling_note: str
+    mxfp4_hint: str
     tokenizer_files: TokenizerRule
 
 
@@ -87,6 +165,26 @@ def _load(name: str) -> Any:
 def families() -> dict[str, Family]:
     raw = _load("families.json")["families"]
     return {name: Family(name=name, **body) for name, body in raw.items()}
+
+
+@lru_cache(maxsize=1)
+def file_limits() -> FileLimits:
+    return FileLimits(**_load("families.json")["file_limits"])
+
+
+@lru_cache(maxsize=1)
+def not_customizable() -> dict[str, str]:
+    return dict(_load("families.json").get("not_customizable", {}))
+
+
+@lru_cache(maxsize=1)
+def distillation() -> Distillation:
+    return Distillation(**_load("distillation.json"))
+
+
+@lru_cache(maxsize=1)
+def prices() -> Prices:
+    return Prices(**_load("prices.json"))
 
 
 @lru_cache(maxsize=1)
@@ -124,6 +222,9 @@ def family_for_model(identifier: str) -> Family:
     for family in families().values():
         if any(model_id.startswith(prefix) for prefix in family.match):
             return family
+    for prefix, reason in not_customizable().items():
+        if model_id.startswith(prefix):
+            raise UsageError(f"base model {model_id!r} cannot be customized here: {reason}")
     raise UsageError(
         f"base model {model_id!r} is not one Strata knows how to customize "
         f"(known families: {', '.join(sorted(families()))}; pass --family to choose one)"

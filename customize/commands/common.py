@@ -30,10 +30,46 @@ Profile = Annotated[
 JsonOut = Annotated[
     bool, typer.Option("--json", help="Print one JSON object on stdout instead of text.")
 ]
+# A floor, so a typo cannot spin a tight loop against the Get* APIs' request-rate quotas.
+MIN_POLL_INTERVAL = 0.1
 PollInterval = Annotated[
     float,
-    typer.Option("--poll-interval", min=0.0, help="Seconds between status checks while waiting."),
+    typer.Option(
+        "--poll-interval",
+        min=MIN_POLL_INTERVAL,
+        help=f"Seconds between status checks while waiting (at least {MIN_POLL_INTERVAL:g}).",
+    ),
 ]
+# Every command that starts long work returns at once unless asked to follow it.
+Wait = Annotated[
+    bool, typer.Option("--wait/--no-wait", help="Follow it until it ends (default: return now).")
+]
+Yes = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed with --json).")
+]
+Tags = Annotated[
+    list[str] | None, typer.Option("--tag", help="Tag KEY=VALUE for what is created (repeatable).")
+]
+KmsKey = Annotated[
+    str | None, typer.Option("--kms-key", help="KMS key ARN/ID to encrypt what is created.")
+]
+Subnets = Annotated[
+    list[str] | None, typer.Option("--subnet", help="VPC subnet id for the job (repeatable).")
+]
+SecurityGroups = Annotated[
+    list[str] | None,
+    typer.Option("--security-group", help="VPC security group id for the job (repeatable)."),
+]
+
+
+def make_typer(help_text: str, **options: Any) -> typer.Typer:
+    """Every (sub)app of the CLI: locals in tracebacks could show credentials; never print them."""
+    settings: dict[str, Any] = {
+        "no_args_is_help": True,
+        "pretty_exceptions_show_locals": False,
+        "rich_markup_mode": None,
+    }
+    return typer.Typer(help=help_text, **{**settings, **options})
 
 
 def out() -> Console:
@@ -87,6 +123,35 @@ def reported_errors(as_json: bool = False) -> Iterator[None]:
         if line is None:
             raise
         fail(line, as_json=as_json)
+
+
+def confirm(lines: list[str], question: str, *, yes: bool, as_json: bool) -> None:
+    """Show what an action costs or destroys and ask; ``--yes`` skips, ``--json`` needs it."""
+    if yes:
+        return
+    if as_json:
+        from customize.errors import UsageError
+
+        raise UsageError(f"{question.rstrip('?')}: not confirmed; pass --yes with --json")
+    console = err()
+    for line in lines:
+        console.print(escape(line))
+    if not typer.confirm(question, default=False, err=True):
+        raise typer.Exit(1)
+
+
+def vpc_config(subnets: list[str] | None, groups: list[str] | None) -> dict[str, list[str]] | None:
+    if not subnets and not groups:
+        return None
+    if not subnets or not groups:
+        from customize.errors import UsageError
+
+        raise UsageError("a VPC needs both --subnet and --security-group")
+    return {"subnetIds": list(subnets), "securityGroupIds": list(groups)}
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"key": key, "value": value} for key, value in tags.items()]
 
 
 def note(message: str, *, as_json: bool) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
 from customize.catalog import (
+    CUSTOMIZATION_TYPES,
     CustomizationType,
     DataFormat,
     Family,
@@ -16,7 +17,7 @@ from customize.catalog import (
     family_named,
     token_estimate,
 )
-from customize.commands.common import JsonOut, emit_json, out, reported_errors
+from customize.commands.common import JsonOut, emit_json, err, out, reported_errors
 from customize.datasets.convert import CONVERT_FORMATS, ConvertFormat, convert_file
 from customize.datasets.formats import DatasetSpec, dataset_spec, spec_for_format
 from customize.datasets.validate import DatasetScan
@@ -31,8 +32,15 @@ Base = Annotated[
 FamilyOpt = Annotated[
     str | None, typer.Option("--family", help="Model family, when --base does not identify it.")
 ]
+_TYPE_ALIASES = {"rft": "REINFORCEMENT_FINE_TUNING"}
+KindName = Literal[
+    "FINE_TUNING", "CONTINUED_PRE_TRAINING", "DISTILLATION", "REINFORCEMENT_FINE_TUNING", "rft"
+]
 Kind = Annotated[
-    str, typer.Option("--type", help="FINE_TUNING, CONTINUED_PRE_TRAINING or DISTILLATION.")
+    KindName,
+    typer.Option(
+        "--type", case_sensitive=False, help="Customization type (rft = REINFORCEMENT_FINE_TUNING)."
+    ),
 ]
 
 
@@ -43,12 +51,10 @@ def resolve_family(base: str | None, family: str | None) -> Family | None:
 
 
 def customization_type(value: str) -> CustomizationType:
-    upper = value.upper().replace("-", "_")
-    if upper not in ("FINE_TUNING", "CONTINUED_PRE_TRAINING", "DISTILLATION"):
-        raise UsageError(
-            f"--type {value!r} must be FINE_TUNING, CONTINUED_PRE_TRAINING or DISTILLATION"
-        )
-    return upper  # type: ignore[return-value]
+    upper = _TYPE_ALIASES.get(value.lower(), value).upper().replace("-", "_")
+    if upper not in CUSTOMIZATION_TYPES:
+        raise UsageError(f"--type {value!r} must be one of {', '.join(CUSTOMIZATION_TYPES)}")
+    return upper
 
 
 def _spec(
@@ -72,14 +78,17 @@ def _limits_line(spec: DatasetSpec, family: Family | None) -> str:
     if spec.limits is None or family is None:
         return "no documented limits applied"
     limits = spec.limits
-    records = f"{limits.min_records or 1}..{limits.max_records or 'any'} records"
+    records = f"{spec.min_records or 1}..{spec.max_records or 'any'} records"
     tokens = (
-        f"{limits.max_tokens_per_record} tokens per record"
-        if limits.max_tokens_per_record
+        f"{spec.max_tokens_per_record} tokens per record"
+        if spec.max_tokens_per_record
         else "no token limit"
     )
     source = f"source {limits.source}, checked {limits.checked}"
-    return f"limits for {family.display}: {records}, {tokens} ({source})"
+    line = f"limits for {family.display}: {records}, {tokens} ({source})"
+    if spec.role == "validation":
+        line += "; validation has no minimum of its own"
+    return line + limits.unconfirmed_line()
 
 
 def validate(
@@ -89,6 +98,17 @@ def validate(
     kind: Kind = "FINE_TUNING",
     data_format: Annotated[
         str | None, typer.Option("--format", help="Check one format without a model's limits.")
+    ] = None,
+    role: Annotated[
+        Literal["training", "validation"],
+        typer.Option(
+            "--role",
+            help="validation: no record minimum of its own (AWS counts both files together).",
+        ),
+    ] = "training",
+    bucket: Annotated[
+        str | None,
+        typer.Option("--bucket", help="The S3 bucket the data will be in (media must be there)."),
     ] = None,
     max_problems: Annotated[
         int | None,
@@ -106,13 +126,16 @@ def validate(
     """
     with reported_errors(as_json):
         spec, chosen = _spec(base, family, kind, data_format)
+        spec = spec.for_role("validation" if role == "validation" else "training").in_bucket(bucket)
         cap = max_problems if max_problems is not None else (1000 if as_json else None)
         scan = DatasetScan(data, spec)
         shown: list[dict[str, Any]] = []
         for problem in scan:
             if cap is not None and len(shown) >= cap:
                 continue
-            shown.append({"line": problem.line, "reason": problem.reason})
+            shown.append(
+                {"line": problem.line, "reason": problem.reason, "warning": problem.warning}
+            )
             if not as_json:
                 sys.stdout.write(f"{data.name}: {problem}\n")
         stats = scan.stats
@@ -127,18 +150,20 @@ def validate(
                     "limits": spec.limits.model_dump() if spec.limits else None,
                     "token_estimate": token_estimate().model_dump(),
                     "problems": shown,
-                    "problems_not_shown": stats.problems - len(shown),
+                    "problems_not_shown": stats.problems + stats.warnings - len(shown),
                 }
             )
         else:
             console = out()
-            if stats.problems > len(shown):
-                console.print(f"… and {stats.problems - len(shown)} more problems")
+            if stats.problems + stats.warnings > len(shown):
+                console.print(f"… and {stats.problems + stats.warnings - len(shown)} more")
             verdict = (
                 "[green]OK[/green]"
                 if stats.problems == 0
                 else f"[red]{stats.problems} problem(s)[/red]"
             )
+            if stats.warnings:
+                verdict += f", {stats.warnings} warning(s)"
             console.print(
                 f"{data.name}: {verdict} — {stats.records} records ({spec.format}), "
                 f"about {stats.estimated_tokens:,} tokens, largest record about "
@@ -197,9 +222,14 @@ def convert(
                     "output": result.output,
                     "from": source_format,
                     "to": target_format,
+                    "warnings": [
+                        {"line": n, "reason": "empty line: skipped"} for n in result.blank_lines
+                    ],
                 }
             )
         else:
+            for lineno in result.blank_lines:
+                err().print(f"warning: line {lineno}: empty line: skipped")
             out().print(
                 f"wrote {result.records} records ({source_format} → {target_format}) "
                 f"to {result.output}"

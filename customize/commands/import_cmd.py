@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from customize.aws import AwsContext
 from customize.commands.common import (
     JsonOut,
+    KmsKey,
     PollInterval,
     Profile,
     Region,
+    SecurityGroups,
+    Subnets,
+    Tags,
+    Wait,
     emit_json,
     finish,
     note,
     out,
     reported_errors,
+    tag_list,
+    vpc_config,
     wait_and_show,
 )
-from customize.errors import ImportFolderError
+from customize.errors import ImportFolderError, UsageError
 from customize.imports.check import ImportCheck, check_import_folder
 from customize.imports.submit import get_import, import_rows, plan_import, start_import
 from customize.s3 import parse_s3_uri
-
-ModelDir = Annotated[
-    Path, typer.Option("--model-dir", file_okay=False, help="Hugging Face model folder to import.")
-]
 
 
 def _describe(check: ImportCheck) -> str:
@@ -54,9 +58,11 @@ def import_check(
         check = check_import_folder(model_dir)
         if as_json:
             emit_json(check.as_dict())
-        elif check.ok:
-            out().print(f"[green]OK[/green] {model_dir}: {_describe(check)}")
         else:
+            for warning in check.warnings:
+                out().print(f"{model_dir}: warning: {warning}")
+            if check.ok:
+                out().print(f"[green]OK[/green] {model_dir}: {_describe(check)}")
             for problem in check.problems:
                 out().print(f"{model_dir}: {problem}")
         if not check.ok:
@@ -64,7 +70,6 @@ def import_check(
 
 
 def import_model(
-    model_dir: ModelDir,
     output: Annotated[
         str, typer.Option("--output", help="s3:// prefix to upload the folder under.")
     ],
@@ -72,20 +77,66 @@ def import_model(
         str, typer.Option("--role-arn", help="IAM role Bedrock assumes to read the model files.")
     ],
     name: Annotated[str, typer.Option("--name", help="Name of the imported model.")],
-    wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="Follow the import job until it ends.")
-    ] = True,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option("--model-dir", file_okay=False, help="Hugging Face model folder to import."),
+    ] = None,
+    from_training_job: Annotated[
+        str | None,
+        typer.Option("--from-training-job", help="A Completed SageMaker job (name or ARN)."),
+    ] = None,
+    variant: Annotated[
+        str | None, typer.Option("--variant", help="With --from-training-job: add this variant.")
+    ] = None,
+    wait: Wait = False,
+    kms_key: KmsKey = None,
+    tag: Tags = None,
+    model_tag: Annotated[
+        list[str] | None,
+        typer.Option("--model-tag", help="Tag KEY=VALUE for the imported model (repeatable)."),
+    ] = None,
+    subnet: Subnets = None,
+    security_group: SecurityGroups = None,
     poll_interval: PollInterval = 30.0,
     region: Region = None,
     profile: Profile = None,
     as_json: JsonOut = False,
 ) -> None:
     """Check a model folder, upload it and import it into Bedrock; prints the imported-model ARN."""
-    with reported_errors(as_json):
+    with reported_errors(as_json), tempfile.TemporaryDirectory() as scratch:
+        handoff = None
+        if from_training_job is not None:  # the SageMaker hand-off (customize/sagemaker)
+            from customize.sagemaker.handoff import fetch_export
+
+            handoff = fetch_export(AwsContext(region, profile), from_training_job, Path(scratch))
+            model_dir = handoff.folder
+        if model_dir is None:
+            raise UsageError("pass --model-dir or --from-training-job")
+        if variant is not None and not wait:
+            raise UsageError("--variant is added when the import completes: pass --wait too")
         check = check_import_folder(model_dir)
         _refuse(check)
         note(f"folder OK: {_describe(check)}", as_json=as_json)
-        plan = plan_import(model_dir, parse_s3_uri(output), role_arn, name)
+        for warning in check.warnings:
+            note(f"warning: {warning}", as_json=as_json)
+        from customize.costs import import_estimate
+
+        estimate = import_estimate()
+        for line in estimate.lines:
+            note(f"estimate: {line}", as_json=as_json)
+        from customize.commands.submit_cmd import parse_tags
+
+        options: dict[str, Any] = {}
+        if kms_key:
+            options["importedModelKmsKeyId"] = kms_key
+        if tag:
+            options["jobTags"] = tag_list(parse_tags(tag))
+        if model_tag:
+            options["importedModelTags"] = tag_list(parse_tags(model_tag))
+        vpc = vpc_config(subnet, security_group)
+        if vpc:
+            options["vpcConfig"] = vpc
+        plan = plan_import(model_dir, parse_s3_uri(output), role_arn, name, options)
         aws = AwsContext(region, profile)
         started = start_import(aws, plan, on_step=lambda step: note(step, as_json=as_json))
         for message in started.notes:
@@ -102,6 +153,7 @@ def import_model(
             "uploaded_bytes": started.uploaded_bytes,
             "skipped_files": started.skipped_files,
             "check": check.as_dict(),
+            "estimate": estimate.as_dict(),
         }
         failure = None
         if wait:
@@ -119,4 +171,14 @@ def import_model(
                 failure = f"import job {state.name} failed: {reason}"
             elif not as_json:
                 out().print(f"imported model: {state.imported_model_arn}")
+            if handoff is not None and state.status == "Completed":
+                from customize.sagemaker.handoff import complete
+
+                model = str(state.imported_model_arn)
+                payload["lineage"] = complete(aws, handoff, state.arn, model, variant)
+        if not wait:
+            note(
+                f"follow it: strata customize imports status {started.job_arn} --wait",
+                as_json=as_json,
+            )
         finish(payload, failure, as_json)

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table
 
 from customize.commands.common import (
     JsonOut,
+    PollInterval,
     Profile,
     Region,
     emit_json,
     note,
     out,
     reported_errors,
+    wait_and_show,
 )
 from customize.errors import UsageError
 from customize.jobs.hyperparams import parse_assignments
+from customize.serving.provision import serving_rows
 from customize.variants.store import Variant, VariantStore
 from customize.variants.targets import check_variant_name
+
+if TYPE_CHECKING:
+    from customize.aws import AwsContext
 
 Name = Annotated[str, typer.Argument(help="Variant name (letters, digits, '.', '_', '-').")]
 
@@ -59,6 +65,14 @@ def add(
     replace: Annotated[
         bool, typer.Option("--replace", help="Overwrite an existing variant of this name.")
     ] = False,
+    deploy: Annotated[
+        Literal["on-demand"] | None,
+        typer.Option(
+            "--deploy",
+            help="With --job: create an on-demand deployment when the model has no serving yet.",
+        ),
+    ] = None,
+    poll_interval: PollInterval = 30.0,
     region: Region = None,
     profile: Profile = None,
     as_json: JsonOut = False,
@@ -80,30 +94,64 @@ def add(
             )
         else:
             from customize.aws import AwsContext
-            from customize.variants.lookup import variant_from_import, variant_from_job
+            from customize.variants.lookup import (
+                converse_problem,
+                variant_from_import,
+                variant_from_job,
+            )
 
             aws = AwsContext(region, profile)
             if job is not None:
                 variant = variant_from_job(aws.bedrock, aws.s3, name, job, notes=notes)
+                if variant.model_arn and variant.target == f"bedrock:{variant.model_arn}":
+                    variant = _served(aws, variant, deploy, poll_interval, as_json)
             else:
                 assert import_job is not None
                 variant = variant_from_import(aws.bedrock, name, import_job, notes=notes)
-            if (
-                variant.model_arn
-                and variant.target == f"bedrock:{variant.model_arn}"
-                and job is not None
-            ):
-                note(
-                    "the custom model has no Provisioned Throughput or on-demand deployment yet; "
-                    "run `strata customize provision` before routing traffic to it",
-                    as_json=as_json,
-                )
+                assert variant.model_arn is not None
+                problem = converse_problem(aws.bedrock, variant.model_arn)
+                if problem:
+                    note(f"warning: {problem.replace('NAME', name)}", as_json=as_json)
         store = VariantStore.default()
         store.add(variant, replace=replace)
         if as_json:
             emit_json({"ok": True, "variant": variant.as_dict(), "store": str(store.path)})
         else:
             out().print(f"variant {variant.name} → {variant.target}")
+
+
+def _served(
+    aws: AwsContext, variant: Variant, deploy: str | None, interval: float, as_json: bool
+) -> Variant:
+    """A variant whose custom model nothing serves yet: deploy it on demand, or refuse."""
+    from dataclasses import replace
+
+    from customize.serving.provision import create_deployment, get_deployment, on_demand_family
+
+    model = variant.model_arn
+    assert model is not None
+    if deploy != "on-demand":
+        raise UsageError(
+            f"custom model {model} has no Provisioned Throughput or on-demand deployment, so "
+            f"variant:{variant.name} could not be invoked; pass --deploy on-demand, or first run "
+            f"`strata customize provision --model {model} --on-demand --wait` (or --units N)"
+        )
+    on_demand_family(aws.bedrock, model)
+    arn = create_deployment(aws.bedrock, model_arn=model, name=None)
+    note(f"deploying {model} on demand: {arn}", as_json=as_json)
+    state = wait_and_show(
+        lambda: get_deployment(aws.bedrock, arn),
+        title="On-demand deployment",
+        rows=serving_rows,
+        interval=interval,
+        as_json=as_json,
+    )
+    if not state.ready:
+        raise UsageError(
+            f"deployment {state.name} ended {state.status}: "
+            f"{state.failure_message or 'no failure message given'}"
+        )
+    return replace(variant, target=f"bedrock:{state.arn}")
 
 
 def list_variants(as_json: JsonOut = False) -> None:

@@ -124,6 +124,7 @@ def convert_record(record: object, source: ConvertFormat, target: ConvertFormat)
 class ConversionResult:
     records: int
     output: Path
+    blank_lines: tuple[int, ...] = ()  # skipped, and reported as warnings (as validate does)
 
 
 def convert_file(
@@ -132,10 +133,12 @@ def convert_file(
     """Convert line by line; the output appears only when every line converted."""
     partial = target_path.with_name(f".{target_path.name}.partial")
     count = 0
+    blank: list[int] = []
     try:
         with source_path.open("rb") as reader, partial.open("wb") as writer:
             for lineno, raw in enumerate(reader, start=1):
                 if not raw.strip():
+                    blank.append(lineno)
                     continue
                 try:
                     converted = convert_record(orjson.loads(raw), source, target)
@@ -146,4 +149,4 @@ def convert_file(
         os.replace(partial, target_path)
     finally:
         partial.unlink(missing_ok=True)
-    return ConversionResult(count, target_path)
+    return ConversionResult(count, target_path, tuple(blank))

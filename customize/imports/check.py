@@ -21,6 +21,8 @@ from customize.imports.safetensors_header import HeaderError, read_header
 class ImportCheck:
     ok: bool
     problems: list[str]
+    warnings: list[str] = field(default_factory=list)  # accepted, but served differently
+    api: str | None = None  # "converse" or "invoke" (InvokeModel only)
     architecture: str | None = None
     model_type: str | None = None
     dtype: str | None = None  # the dtype holding most parameters, e.g. "BF16"
@@ -33,6 +35,8 @@ class ImportCheck:
         return {
             "ok": self.ok,
             "problems": self.problems,
+            "warnings": self.warnings,
+            "api": self.api,
             "architecture": self.architecture,
             "model_type": self.model_type,
             "dtype": self.dtype,
@@ -74,7 +78,7 @@ def _architecture(config: dict[str, Any], rules: ImportRules, problems: list[str
     return name
 
 
-def _quantization(config: dict[str, Any], problems: list[str]) -> None:
+def _quantization(config: dict[str, Any], rules: ImportRules, problems: list[str]) -> None:
     quantization = config.get("quantization_config")
     if quantization:
         method = (
@@ -82,10 +86,33 @@ def _quantization(config: dict[str, Any], problems: list[str]) -> None:
             if isinstance(quantization, dict)
             else "unknown"
         )
+        if str(method).lower() == "mxfp4":
+            problems.append(f"config.json has quantization_config (mxfp4): {rules.mxfp4_hint}")
+            return
         problems.append(
             f"config.json has quantization_config (quant_method {method!r}); Bedrock imports only "
             "unquantized FP32/FP16/BF16 weights"
         )
+
+
+def _context(
+    config: dict[str, Any], rules: ImportRules, problems: list[str], warnings: list[str]
+) -> None:
+    positions = config.get("max_position_embeddings")
+    if isinstance(positions, int) and positions > rules.max_context_tokens:
+        problems.append(
+            f"max_position_embeddings is {positions:,}, over the "
+            f"{rules.max_context_tokens:,}-token context Bedrock serves imported models with "
+            f"({rules.max_context_note}); lower it in config.json"
+        )
+    rope = config.get("rope_scaling")
+    if isinstance(rope, dict) and (rope.get("rope_type") or rope.get("type")) == "llama3":
+        factor = rope.get("factor")
+        if factor != 8 and factor != 8.0:
+            warnings.append(
+                f"rope_scaling is llama3 with factor {factor}; Bedrock overrides it with factor 8, "
+                f"so long-context behaviour will differ ({rules.rope_scaling_note})"
+            )
 
 
 def _weights(path: Path, rules: ImportRules, problems: list[str]) -> tuple[list[str], Counter[str]]:
@@ -154,21 +181,35 @@ def check_import_folder(path: Path, *, max_total_bytes: int | None = None) -> Im
     if not path.is_dir():
         return ImportCheck(ok=False, problems=[f"{path} is not a directory"])
     problems: list[str] = []
+    warnings: list[str] = []
     config = _config(path, problems)
     architecture = _architecture(config, rules, problems) if config is not None else None
     if config is not None:
-        _quantization(config, problems)
+        _quantization(config, rules, problems)
+        _context(config, rules, problems, warnings)
+    rule = rules.architectures.get(architecture or "")
+    if rule is not None and rule.api == "invoke":
+        warnings.append(
+            f"{rule.display} imports are served through InvokeModel only, not Converse "
+            f"({rules.api_source}); the gateway's variant: targets call Converse"
+        )
     weight_files, params = _weights(path, rules, problems)
     tokenizer_files = _tokenizer(path, rules, problems)
     total = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    limit = rules.max_total_bytes if max_total_bytes is None else max_total_bytes
+    multimodal = rule is not None and rule.multimodal
+    default_limit = rules.max_total_bytes_multimodal if multimodal else rules.max_total_bytes
+    limit = default_limit if max_total_bytes is None else max_total_bytes
     if total > limit:
+        kind = "multimodal" if multimodal else "text"
         problems.append(
-            f"the folder holds {total:,} bytes, over Bedrock's import limit of {limit:,}"
+            f"the folder holds {total:,} bytes, over Bedrock's import limit of {limit:,} for "
+            f"{kind} models"
         )
     return ImportCheck(
         ok=not problems,
         problems=problems,
+        warnings=warnings,
+        api=rule.api if rule is not None else None,
         architecture=architecture,
         model_type=config.get("model_type") if config is not None else None,
         dtype=params.most_common(1)[0][0] if params else None,

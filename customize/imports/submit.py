@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +13,7 @@ from customize.errors import UsageError
 from customize.iam import check_service_role, role_name
 from customize.progress import Rows, elapsed_since
 from customize.s3 import S3Location, ensure_bucket, file_sha256, upload_if_changed
+from customize.shapes import check_request
 from customize.tokens import request_token, resource_name
 
 if TYPE_CHECKING:
@@ -74,6 +75,17 @@ class ImportPlan:
     model_name: str
     job_name: str
     token: str
+    options: dict[str, Any] = field(default_factory=dict)  # KMS key, tags, VPC: as the API names
+
+    def create_request(self) -> dict[str, Any]:
+        return {
+            "jobName": self.job_name,
+            "importedModelName": self.model_name,
+            "roleArn": self.role_arn,
+            "modelDataSource": {"s3DataSource": {"s3Uri": self.prefix.as_prefix().uri}},
+            "clientRequestToken": self.token,
+            **self.options,
+        }
 
 
 def _model_files(model_dir: Path) -> list[Path]:
@@ -85,7 +97,13 @@ def _model_files(model_dir: Path) -> list[Path]:
     )
 
 
-def plan_import(model_dir: Path, output: S3Location, role_arn: str, model_name: str) -> ImportPlan:
+def plan_import(
+    model_dir: Path,
+    output: S3Location,
+    role_arn: str,
+    model_name: str,
+    options: dict[str, Any] | None = None,
+) -> ImportPlan:
     if not _MODEL_NAME.match(model_name):
         raise UsageError(
             f"--name {model_name!r} must be letters and digits, with single - or _ between them"
@@ -93,11 +111,17 @@ def plan_import(model_dir: Path, output: S3Location, role_arn: str, model_name: 
     role_name(role_arn)
     files = {p.relative_to(model_dir).as_posix(): file_sha256(p) for p in _model_files(model_dir)}
     token = request_token(
-        {"files": files, "output": output.uri, "role": role_arn, "name": model_name}
+        {
+            "files": files,
+            "output": output.uri,
+            "role": role_arn,
+            "name": model_name,
+            "options": options or {},
+        }
     )
     # Each distinct folder gets its own prefix: a running import never sees its files change.
     prefix = output.join(model_name, token[:12])
-    return ImportPlan(
+    plan = ImportPlan(
         model_dir,
         files,
         prefix,
@@ -105,7 +129,11 @@ def plan_import(model_dir: Path, output: S3Location, role_arn: str, model_name: 
         model_name,
         resource_name(f"strata-import-{model_name}", token),
         token,
+        dict(options or {}),
     )
+    # Every name, key and option Bedrock would refuse, before gigabytes are uploaded.
+    check_request("bedrock", "CreateModelImportJob", plan.create_request())
+    return plan
 
 
 def find_import_job(bedrock: BedrockClient, name: str) -> dict[str, Any] | None:
@@ -150,13 +178,7 @@ def start_import(
             str(existing["jobArn"]), plan.job_name, source, True, uploaded, skipped, tuple(notes)
         )
     on_step("creating the model import job")
-    response = aws.bedrock.create_model_import_job(
-        jobName=plan.job_name,
-        importedModelName=plan.model_name,
-        roleArn=plan.role_arn,
-        modelDataSource={"s3DataSource": {"s3Uri": source}},
-        clientRequestToken=plan.token,
-    )
+    response = aws.bedrock.create_model_import_job(**plan.create_request())
     return ImportStarted(
         response["jobArn"], plan.job_name, source, False, uploaded, skipped, tuple(notes)
     )

@@ -69,9 +69,35 @@ def validate_hyperparameters(family: str, values: dict[str, str]) -> dict[str, s
             continue
         value, reason = _check_one(name, raw, specs[name])
         if reason is not None:
-            problems.append(reason)
+            spec = specs[name]
+            doubt = f" (this rule is not confirmed: {spec.note})" if spec.unconfirmed else ""
+            problems.append(reason + doubt)
         elif value is not None:
             checked[name] = value
     if problems:
         raise UsageError("; ".join(problems))
     return checked
+
+
+def rft_hyperparameters(values: dict[str, str]) -> dict[str, int | float | str]:
+    """``rftConfig.hyperParameters``: typed as botocore's RFTHyperParameters shape says; the
+    ranges are checked with the rest of the request (customize.shapes)."""
+    from customize.shapes import service_model
+
+    members = service_model("bedrock").shape_for("RFTHyperParameters").members  # type: ignore[attr-defined]
+    typed: dict[str, int | float | str] = {}
+    problems: list[str] = []
+    for name, raw in values.items():
+        if name not in members:
+            problems.append(f"unknown RFT hyper-parameter {name!r} (allowed: {', '.join(members)})")
+            continue
+        kind = members[name].type_name
+        try:
+            typed[name] = int(raw) if kind == "integer" else float(raw) if kind == "float" else raw
+        except ValueError:
+            problems.append(
+                f"{name} must be {'a whole number' if kind == 'integer' else 'a number'}"
+            )
+    if problems:
+        raise UsageError("; ".join(problems))
+    return typed

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from customize.catalog import Family, family_for_model
 from customize.errors import UsageError
 from customize.progress import Rows, elapsed_since
+from customize.shapes import check_request
 from customize.tokens import request_token, resource_name
 
 if TYPE_CHECKING:
@@ -84,13 +85,38 @@ def serving_rows(state: ServingSnapshot, now: datetime) -> Rows:
     return rows
 
 
+IMPORTED_MARKER = ":imported-model/"
+
+
+def refuse_imported(model_arn: str) -> None:
+    """Imported models need no serving resource: Bedrock runs them on demand (billed per CMU per
+    5-minute window while a copy is active; model-customization-import-model)."""
+    if IMPORTED_MARKER in model_arn:
+        raise UsageError(
+            f"{model_arn} is an imported model: Bedrock serves imported models on demand, so no "
+            f"Provisioned Throughput or deployment is needed; invoke it with modelId {model_arn} "
+            f"(a variant: strata variants add NAME --target bedrock:{model_arn})"
+        )
+
+
+def _tags(tags: dict[str, str] | None) -> list[dict[str, str]]:
+    return [{"key": k, "value": v} for k, v in (tags or {}).items()]
+
+
 def create_provisioned(
-    bedrock: BedrockClient, *, model_arn: str, units: int, name: str | None, commitment: str | None
+    bedrock: BedrockClient,
+    *,
+    model_arn: str,
+    units: int,
+    name: str | None,
+    commitment: str | None,
+    tags: dict[str, str] | None = None,
 ) -> str:
+    refuse_imported(model_arn)
     if units < 1:
         raise UsageError("--units must be at least 1")
     token = request_token(
-        {"model": model_arn, "units": units, "name": name, "commitment": commitment}
+        {"model": model_arn, "units": units, "name": name, "commitment": commitment, "tags": tags}
     )
     request: dict[str, Any] = {
         "modelUnits": units,
@@ -100,15 +126,74 @@ def create_provisioned(
     }
     if commitment:
         request["commitmentDuration"] = commitment
+    if tags:
+        request["tags"] = _tags(tags)
+    check_request("bedrock", "CreateProvisionedModelThroughput", request)
     return bedrock.create_provisioned_model_throughput(**request)["provisionedModelArn"]
+
+
+def update_provisioned(
+    bedrock: BedrockClient, arn: str, *, name: str | None, model_arn: str | None
+) -> None:
+    request: dict[str, Any] = {"provisionedModelId": arn}
+    if name:
+        request["desiredProvisionedModelName"] = name
+    if model_arn:
+        refuse_imported(model_arn)
+        request["desiredModelId"] = model_arn
+    if len(request) == 1:
+        raise UsageError("pass --name and/or --model to change")
+    check_request("bedrock", "UpdateProvisionedModelThroughput", request)
+    bedrock.update_provisioned_model_throughput(**request)
+
+
+def delete_provisioned(bedrock: BedrockClient, arn: str) -> None:
+    bedrock.delete_provisioned_model_throughput(provisionedModelId=arn)
+
+
+def list_provisioned(bedrock: BedrockClient) -> list[ServingSnapshot]:
+    summaries = bedrock.list_provisioned_model_throughputs().get("provisionedModelSummaries", [])
+    return [provisioned_snapshot(summary) for summary in summaries]
+
+
+def list_deployments(bedrock: BedrockClient) -> list[ServingSnapshot]:
+    found = bedrock.list_custom_model_deployments().get("modelDeploymentSummaries", [])
+    return [
+        deployment_snapshot(
+            {**item, "modelDeploymentName": item.get("customModelDeploymentName", "")}
+        )
+        for item in found
+    ]
+
+
+def delete_deployment(bedrock: BedrockClient, arn: str) -> None:
+    bedrock.delete_custom_model_deployment(customModelDeploymentIdentifier=arn)
+
+
+def update_deployment(bedrock: BedrockClient, arn: str, model_arn: str) -> None:
+    request = {"customModelDeploymentIdentifier": arn, "modelArn": model_arn}
+    check_request("bedrock", "UpdateCustomModelDeployment", request)
+    bedrock.update_custom_model_deployment(**request)
 
 
 def get_provisioned(bedrock: BedrockClient, arn: str) -> ServingSnapshot:
     return provisioned_snapshot(bedrock.get_provisioned_model_throughput(provisionedModelId=arn))
 
 
+def base_family(bedrock: BedrockClient, model_arn: str) -> Family | None:
+    """The custom model's base family, or None when Bedrock or our catalog cannot say."""
+    from botocore.exceptions import ClientError
+
+    try:
+        base = bedrock.get_custom_model(modelIdentifier=model_arn).get("baseModelArn")
+        return family_for_model(base) if base else None
+    except (UsageError, ClientError):
+        return None
+
+
 def on_demand_family(bedrock: BedrockClient, model_arn: str) -> Family:
     """The custom model's base family, if it can be deployed on demand; raises otherwise."""
+    refuse_imported(model_arn)
     model = bedrock.get_custom_model(modelIdentifier=model_arn)
     base = model.get("baseModelArn")
     if not base:
@@ -124,14 +209,23 @@ def on_demand_family(bedrock: BedrockClient, model_arn: str) -> Family:
     return family
 
 
-def create_deployment(bedrock: BedrockClient, *, model_arn: str, name: str | None) -> str:
-    token = request_token({"model": model_arn, "name": name, "kind": "deployment"})
-    response = bedrock.create_custom_model_deployment(
-        modelDeploymentName=name or resource_name("strata-od", token),
-        modelArn=model_arn,
-        clientRequestToken=token,
-    )
-    return response["customModelDeploymentArn"]
+def create_deployment(
+    bedrock: BedrockClient,
+    *,
+    model_arn: str,
+    name: str | None,
+    tags: dict[str, str] | None = None,
+) -> str:
+    token = request_token({"model": model_arn, "name": name, "kind": "deployment", "tags": tags})
+    request: dict[str, Any] = {
+        "modelDeploymentName": name or resource_name("strata-od", token),
+        "modelArn": model_arn,
+        "clientRequestToken": token,
+    }
+    if tags:
+        request["tags"] = _tags(tags)
+    check_request("bedrock", "CreateCustomModelDeployment", request)
+    return bedrock.create_custom_model_deployment(**request)["customModelDeploymentArn"]
 
 
 def get_deployment(bedrock: BedrockClient, arn: str) -> ServingSnapshot:

@@ -77,3 +77,20 @@ def variant_from_import(
         model_arn=state.imported_model_arn,
         notes=notes,
     )
+
+
+def converse_problem(bedrock: BedrockClient, imported_model_arn: str) -> str | None:
+    """Why the gateway (which calls Converse) cannot use this import, or None.
+
+    GetImportedModel's ``instructSupported`` says whether the model supports Converse; GPT-OSS
+    imports never do (custom-model-import-code-samples: InvokeModel with the OpenAI schema only).
+    """
+    model = bedrock.get_imported_model(modelIdentifier=imported_model_arn)
+    architecture = str(model.get("modelArchitecture") or "")
+    if model.get("instructSupported") is False or "gpt" in architecture.lower().replace("-", ""):
+        return (
+            f"imported model {imported_model_arn} ({architecture or 'unknown architecture'}) is "
+            "served through InvokeModel only, not Converse; the gateway calls Converse, so "
+            "variant:NAME requests to it will fail"
+        )
+    return None

@@ -34,12 +34,13 @@ CREATE TABLE IF NOT EXISTS variants (
     import_job_arn TEXT,
     model_arn TEXT,
     notes TEXT,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    lineage TEXT NOT NULL DEFAULT '{}'
 )
 """
 _COLUMNS = (
     "name", "target", "base_model", "method", "dataset_hash", "hyperparameters",
-    "job_arn", "import_job_arn", "model_arn", "notes", "created_at",
+    "job_arn", "import_job_arn", "model_arn", "notes", "created_at", "lineage",
 )  # fmt: skip
 
 
@@ -64,6 +65,9 @@ class Variant:
     )
     notes: str | None = None
     created_at: str = field(default_factory=_now)
+    # Where it came from, stage by stage: dataset, training_job, tuning_job, model_package,
+    # import_job, imported_model (ARNs or hashes), as the SageMaker hand-off records them.
+    lineage: dict[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         check_variant_name(self.name)
@@ -84,6 +88,7 @@ def default_store_path() -> Path:
 def _row_to_variant(row: sqlite3.Row) -> Variant:
     data = dict(row)
     data["hyperparameters"] = json.loads(data["hyperparameters"] or "{}")
+    data["lineage"] = json.loads(data.get("lineage") or "{}")
     return Variant(**data)
 
 
@@ -110,6 +115,11 @@ class VariantStore:
         with closing(sqlite3.connect(self.path, timeout=5.0, isolation_level=None)) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(_SCHEMA)
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(variants)")}
+            if "lineage" not in columns:  # a registry written before lineage was recorded
+                connection.execute(
+                    "ALTER TABLE variants ADD COLUMN lineage TEXT NOT NULL DEFAULT '{}'"
+                )
             # IMMEDIATE takes the write lock up front, so check-then-insert cannot interleave.
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -140,6 +150,7 @@ class VariantStore:
     def add(self, variant: Variant, *, replace: bool = False) -> None:
         values = variant.as_dict()
         values["hyperparameters"] = json.dumps(variant.hyperparameters, sort_keys=True)
+        values["lineage"] = json.dumps(variant.lineage, sort_keys=True)
         placeholders = ", ".join("?" for _ in _COLUMNS)
         with self._writing() as connection:
             exists = connection.execute(
@@ -163,3 +174,27 @@ class VariantStore:
 
     def list(self) -> builtins.list[Variant]:
         return self._select()
+
+    def retarget(self, model_arn: str, target: str) -> builtins.list[str]:
+        """Point every variant still on the bare ``model_arn`` at ``target`` (the serving ARN
+        that now exists for it); returns the variant names changed."""
+        if not self.path.exists():
+            return []
+        parse_target(target)
+        bare = f"bedrock:{model_arn}"
+        with self._writing() as connection:
+            names = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT name FROM variants WHERE model_arn = ? AND target = ?",
+                    (model_arn, bare),
+                )
+            ]
+            connection.execute(
+                "UPDATE variants SET target = ? WHERE model_arn = ? AND target = ?",
+                (target, model_arn, bare),
+            )
+        return names
+
+    def routing_to(self, target: str) -> builtins.list[str]:
+        return [variant.name for variant in self._select("WHERE target = ?", (target,))]

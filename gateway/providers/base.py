@@ -19,7 +19,6 @@ class BedrockOptions:
     connect_timeout: float = 5.0
     read_timeout: float = 120.0
     max_connections: int = 256
-    max_attempts: int = 3
 
 
 class Provider(Protocol):

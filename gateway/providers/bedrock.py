@@ -1,4 +1,8 @@
-"""The ``bedrock`` provider: aioboto3 bedrock-runtime Converse / ConverseStream."""
+"""The ``bedrock`` provider's ``aiobotocore`` transport: bedrock-runtime Converse / ConverseStream.
+
+aiobotocore is used directly (not through aioboto3, which only wraps it and pins an old botocore):
+the gateway needs clients only, never boto3 resources.
+"""
 
 from __future__ import annotations
 
@@ -27,25 +31,27 @@ class BedrockProvider:
 
     @classmethod
     async def open(cls, stack: AsyncExitStack, options: BedrockOptions) -> BedrockProvider:
-        import aioboto3  # imported here so a gateway without Bedrock targets starts faster
+        # Imported here so a gateway without Bedrock targets starts faster.
+        from aiobotocore.session import get_session
 
         config = AioConfig(
             connect_timeout=options.connect_timeout,
             read_timeout=options.read_timeout,
             max_pool_connections=options.max_connections,
-            retries={"mode": "standard", "total_max_attempts": options.max_attempts},
+            # One attempt per call: retries, backoff and deadlines are the pipeline's.
+            retries={"mode": "standard", "total_max_attempts": 1},
             tcp_keepalive=True,
             # Pinned in code so botocore never switches to bearer auth when
-            # AWS_BEARER_TOKEN_BEDROCK is in our environment: aiobotocore 2.x has no async
-            # token provider for it (NoAuthTokenError). Upstream auth is the standard chain.
+            # AWS_BEARER_TOKEN_BEDROCK is in our environment (it may hold a key for the gateway
+            # itself, not for AWS). Upstream auth is the standard credential chain.
             signature_version="v4",
             # A fixed User-Agent: botocore otherwise rebuilds it twice per call (~0.13 ms CPU,
             # measured in bench/README.md), at the price of its feature metadata.
             user_agent=f"strata/{version('strata')} botocore",
         )
-        session = aioboto3.Session()
+        session = get_session()
         client = await stack.enter_async_context(
-            session.client(
+            session.create_client(
                 "bedrock-runtime",
                 region_name=options.region,
                 endpoint_url=options.endpoint_url,

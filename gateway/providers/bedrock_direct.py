@@ -2,14 +2,13 @@
 one pooled aiohttp session, signed by botocore's SigV4Auth.
 
 Callers see what ``BedrockProvider`` gives them: the same request and response shapes, the same
-stream events, the same errors, and botocore "standard" retries (same codes, same attempt count;
-the backoff is ours: full jitter, 50 ms base, 2 s cap). aiobotocore is still used at start-up,
-for the credential chain and the service model.
+stream events, the same errors, each marked retryable as botocore "standard" mode would retry
+it. Like that transport, it makes exactly one attempt per call; the pipeline's attempt stage
+retries. aiobotocore is still used at start-up, for the credential chain and the service model.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack
@@ -26,7 +25,6 @@ from gateway.errors import StrataError, UpstreamError
 from gateway.providers.base import BedrockOptions
 from gateway.providers.bedrock_direct_signer import Signer
 from gateway.providers.bedrock_direct_wire import (
-    backoff_s,
     endpoint_for,
     operation_url,
     reply_error,
@@ -56,7 +54,6 @@ class DirectBedrockProvider:
         shapes: Shapes,
         *,
         endpoint: str,
-        max_attempts: int,
         proxy: str | None = None,
     ) -> None:
         self._http = http
@@ -64,7 +61,6 @@ class DirectBedrockProvider:
         self._shapes = shapes
         self._endpoint = endpoint
         self._host = signing_host(endpoint)
-        self._max_attempts = max(1, max_attempts)
         self._proxy = proxy
 
     @classmethod
@@ -89,7 +85,6 @@ class DirectBedrockProvider:
             Signer(credentials, options.region),
             shapes,
             endpoint=endpoint,
-            max_attempts=options.max_attempts,
             # HTTPS_PROXY / NO_PROXY as botocore reads them, once rather than per request.
             proxy=ProxyConfiguration().proxy_url_for(endpoint) or None,
         )
@@ -139,34 +134,24 @@ class DirectBedrockProvider:
     async def _send(
         self, model_id: str, operation: str, body: bytes, *, stream: bool
     ) -> tuple[aiohttp.ClientResponse, bytes]:
-        """POST with retries; returns a 2xx response, its body read unless ``stream``.
-
-        A stream is retried only here, before any of its events reached our caller.
-        """
+        """One POST; returns a 2xx response, its body read unless ``stream``."""
         url, wire_url = operation_url(self._endpoint, model_id, operation)
-        attempt = 1
-        while True:
-            try:
-                headers = await self._signer.headers(url, self._host, body)
-            except StrataError as exc:
-                _failed(exc, "credentials")
-                raise
-            cause: BaseException | None = None
-            try:
-                response = await self._http.post(
-                    wire_url, data=body, headers=headers, proxy=self._proxy
-                )
-                raw = b"" if stream and response.status < 300 else await response.read()
-            except _TRANSPORT_ERRORS as exc:
-                error, retry, cause = transport_error(exc), True, exc
-            else:
-                if response.status < 300:
-                    return response, raw
-                error, retry = reply_error(response.status, response.headers, raw)
-            if not retry or attempt >= self._max_attempts:
-                raise _failed(error, cause or f"HTTP {response.status}") from cause
-            await asyncio.sleep(backoff_s(attempt))
-            attempt += 1
+        try:
+            headers = await self._signer.headers(url, self._host, body)
+        except StrataError as exc:
+            _failed(exc, "credentials")
+            raise
+        try:
+            response = await self._http.post(
+                wire_url, data=body, headers=headers, proxy=self._proxy
+            )
+            raw = b"" if stream and response.status < 300 else await response.read()
+        except _TRANSPORT_ERRORS as exc:
+            raise _failed(transport_error(exc), exc) from exc
+        if response.status < 300:
+            return response, raw
+        error = reply_error(response.status, response.headers, raw)
+        raise _failed(error, f"HTTP {response.status}")
 
 
 def _http_session(

@@ -1,4 +1,4 @@
-"""Pure parts of the direct Bedrock client: URLs, bodies, stream events, errors, retry rules.
+"""Pure parts of the direct Bedrock client: URLs, bodies, stream events, errors.
 
 Everything botocore would otherwise do per call from its service model is decided here once:
 which members are blobs (base64 on the wire, bytes in Python), which stream members are events
@@ -7,7 +7,6 @@ and which are exceptions. The rest follows botocore's rest-json rules, noted whe
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, cast
@@ -18,27 +17,10 @@ import orjson
 from yarl import URL
 
 from gateway.canonical import StreamEvent
-from gateway.errors import (
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
-from gateway.providers.bedrock_errors import CANNOT_REACH, FAILED, PUBLIC_MESSAGE, from_code
+from gateway.errors import UpstreamError, UpstreamUnavailable
+from gateway.providers.bedrock_errors import CANNOT_REACH, FAILED, from_code, read_timeout
 from gateway.wire.blobs import Shapes, decode_body
 from gateway.wire.eventstream import Message
-
-# botocore "standard" mode retries these codes (throttling, modeled-retryable) and statuses.
-_RETRY_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "ModelNotReadyException",
-        "ServiceUnavailableException",
-        "InternalServerException",
-    }
-)
-_RETRY_STATUSES = frozenset({500, 502, 503, 504})
-_BACKOFF_BASE_S = 0.05
-_BACKOFF_CAP_S = 2.0
 
 
 def endpoint_for(region: str, endpoint_url: str | None) -> str:
@@ -70,8 +52,8 @@ def signing_host(endpoint: str) -> str:
     return host
 
 
-def reply_error(status: int, headers: Mapping[str, str], body: bytes) -> tuple[UpstreamError, bool]:
-    """An HTTP error reply → (our error, whether to retry it)."""
+def reply_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+    """An HTTP error reply → our error, marked retryable as botocore would retry it."""
     parsed: Any
     try:
         parsed = orjson.loads(body) if body else {}
@@ -85,26 +67,22 @@ def reply_error(status: int, headers: Mapping[str, str], body: bytes) -> tuple[U
     code = str(code or parsed.get("__type") or status)
     code = code.split(":", 1)[0].rsplit("#", 1)[-1]
     message = str(parsed.get("message", parsed.get("Message", "")))
-    error = from_code(code, message, headers.get("retry-after"))
-    return error, code in _RETRY_CODES or status in _RETRY_STATUSES
+    return from_code(code, message, headers.get("retry-after"), status=status)
 
 
 def transport_error(exc: BaseException) -> UpstreamError:
     """aiohttp / socket failures → our tree, as aiobotocore's HTTP layer and ``translate`` do."""
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return UpstreamError(FAILED)
+        error = UpstreamError(FAILED)
+        error.retryable = True  # a connection error, as botocore's ConnectionClosedError
+        return error
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return UpstreamUnavailable(CANNOT_REACH)
     if isinstance(exc, TimeoutError):
-        return UpstreamTimeout(PUBLIC_MESSAGE[UpstreamTimeout])
+        return read_timeout()
     if isinstance(exc, aiohttp.ClientConnectionError | OSError):
         return UpstreamUnavailable(CANNOT_REACH)
     return UpstreamError(FAILED)
-
-
-def backoff_s(attempt: int) -> float:
-    """Exponential backoff with full jitter before retry number ``attempt`` (1-based)."""
-    return random.uniform(0.0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** (attempt - 1)))
 
 
 def stream_event(message: Message, shapes: Shapes) -> StreamEvent | None:

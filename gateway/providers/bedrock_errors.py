@@ -1,13 +1,22 @@
-"""botocore exceptions → the gateway's error tree (the only place that knows botocore's)."""
+"""botocore exceptions → the gateway's error tree (the only place that knows botocore's).
+
+Each error is marked ``retryable`` as botocore's "standard" retry mode would retry it
+(throttling and modeled-retryable codes, 500/502/503/504, connection errors, read timeouts), and
+carries the upstream's Retry-After; the pipeline's retry policy acts on both.
+"""
 
 from __future__ import annotations
 
+import email.utils
+import math
+import time
+
 from botocore.exceptions import (
-    BotoCoreError,
     ClientError,
     ConnectionError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
     ReadTimeoutError,
@@ -56,19 +65,54 @@ def translate(exc: BaseException) -> StrataError:
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return UpstreamDenied("the gateway has no AWS credentials for the bedrock provider")
     if isinstance(exc, ReadTimeoutError):
-        return UpstreamTimeout(PUBLIC_MESSAGE[UpstreamTimeout])
+        return read_timeout()
     if isinstance(exc, (ConnectTimeoutError, EndpointConnectionError, ConnectionError)):
         return UpstreamUnavailable(CANNOT_REACH)
-    if isinstance(exc, BotoCoreError):
-        return UpstreamError(FAILED)
-    return UpstreamError(FAILED)
+    error = UpstreamError(FAILED)
+    # A connection dropped mid-answer (ConnectionClosedError, ...): botocore retries these.
+    error.retryable = isinstance(exc, HTTPClientError)
+    return error
 
 
 CANNOT_REACH = "cannot reach the model provider"
 FAILED = PUBLIC_MESSAGE[UpstreamError]
+RETRY_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ModelNotReadyException",
+        "ServiceUnavailableException",
+        "InternalServerException",
+    }
+)
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 
-def from_code(code: str, message: str, retry_after: str | None = None) -> UpstreamError:
+def read_timeout() -> UpstreamTimeout:
+    error = UpstreamTimeout(PUBLIC_MESSAGE[UpstreamTimeout])
+    error.retryable = True  # our read timed out; unlike a ModelTimeoutException, worth a retry
+    return error
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP-date (RFC 9110 10.2.3); None if absent
+    or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def from_code(
+    code: str, message: str, retry_after: str | None = None, *, status: int | None = None
+) -> UpstreamError:
     """A Bedrock error code and message → our tree; both transports map errors through this."""
     # In-stream exceptions arrive named by their event member (``throttlingException``).
     code = code[:1].upper() + code[1:]
@@ -80,14 +124,20 @@ def from_code(code: str, message: str, retry_after: str | None = None) -> Upstre
         error = cls(PUBLIC_MESSAGE.get(cls, FAILED))
     if code in BY_CODE:
         error.bedrock_code = code
-    if isinstance(error, UpstreamThrottled) and retry_after and retry_after.isdigit():
-        error.retry_after = float(retry_after)
+    error.retryable = code in RETRY_CODES or status in RETRY_STATUSES
+    error.retry_after_s = parse_retry_after(retry_after)
+    if isinstance(error, UpstreamThrottled) and error.retry_after_s is not None:
+        error.retry_after = error.retry_after_s
     return error
 
 
 def _from_client_error(exc: ClientError) -> StrataError:
     error = exc.response.get("Error", {})
-    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    metadata = exc.response.get("ResponseMetadata", {})
+    headers = metadata.get("HTTPHeaders", {})
     return from_code(
-        str(error.get("Code", "")), str(error.get("Message") or ""), headers.get("retry-after")
+        str(error.get("Code", "")),
+        str(error.get("Message") or ""),
+        headers.get("retry-after"),
+        status=metadata.get("HTTPStatusCode"),
     )

@@ -20,11 +20,20 @@ from adapters_local.serving.generation import (
     GenerationEvent,
     GenerationRequest,
     InferenceEngine,
+    PromptTooLong,
+    RequestError,
     TextDelta,
 )
 from gateway.canonical import ConverseRequest, ConverseResponse, StreamEvent
-from gateway.errors import NotFound, StrataError, UpstreamError, UpstreamUnavailable
+from gateway.errors import (
+    InvalidRequest,
+    NotFound,
+    StrataError,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 from gateway.providers import local_translate as tr
+from gateway.providers.local_limits import PromptBound, prompt_bound, too_long
 from gateway.targets import Target
 
 if TYPE_CHECKING:
@@ -44,16 +53,40 @@ def default_loader(path: str, adapters: Mapping[str, str]) -> InferenceEngine:
 
 
 class LocalProvider:
-    def __init__(self, bases: Mapping[str, LocalBase], loader: Loader = default_loader) -> None:
+    def __init__(
+        self,
+        bases: Mapping[str, LocalBase],
+        loader: Loader = default_loader,
+        unavailable: Mapping[str, str] | None = None,
+    ) -> None:
         self._bases = dict(bases)
         self._loader = loader
         self._engines: dict[str, asyncio.Future[InferenceEngine]] = {}
         self._eager: set[str] = set()
+        # target string → why it cannot be served (found by the start-up checks)
+        self._unavailable = dict(unavailable or {})
+        self._bounds: dict[str, PromptBound | None] = {}
 
-    def preload(self, base: str) -> None:
+    def preload(self, base: str) -> asyncio.Future[InferenceEngine] | None:
         """Start loading ``base`` now, in a thread; ``ready()`` waits on these."""
+        if f"local:{base}" in self._unavailable:
+            return None
         self._eager.add(base)
-        self._engine(base)
+        return self._engine(base)
+
+    def status(self) -> dict[str, str]:
+        """Each base started so far → ``ready`` / ``loading`` / ``failed``, plus every target the
+        start-up checks refused → ``unavailable``. Reasons stay in the log: /readyz is public."""
+        out: dict[str, str] = {}
+        for base, future in sorted(self._engines.items()):
+            if not future.done():
+                out[f"local:{base}"] = "loading"
+            else:
+                failed = future.exception() is not None
+                out[f"local:{base}"] = "failed (see the gateway log)" if failed else "ready"
+        for target in sorted(self._unavailable):
+            out[target] = "unavailable (see the gateway log)"
+        return out
 
     def ready(self) -> bool:
         return all(
@@ -90,7 +123,12 @@ class LocalProvider:
 
     def _load(self, base: str, path: str, adapters: Mapping[str, str]) -> InferenceEngine:
         started = time.perf_counter()
-        engine = self._loader(path, adapters)
+        try:
+            engine = self._loader(path, adapters)
+        except Exception as exc:
+            # Logged when it happens, not when the first request finds the failed future.
+            log.error("local model %r failed to load: %s: %s", base, type(exc).__name__, exc)
+            raise
         log.info(
             "local model %r loaded in %.1fs (adapters: %s)",
             base,
@@ -100,6 +138,10 @@ class LocalProvider:
         return engine
 
     async def _ready_engine(self, target: Target) -> InferenceEngine:
+        for name in (f"local:{target.model}", str(target)):
+            if name in self._unavailable:
+                # The reason names files of this host: it went to the log at start, not here.
+                raise UpstreamUnavailable(f"{name} is unavailable; the gateway's log says why")
         future = self._engine(target.model)
         try:
             engine = await asyncio.shield(future)
@@ -117,6 +159,9 @@ class LocalProvider:
         self, target: Target, request: GenerationRequest
     ) -> AsyncIterator[GenerationEvent]:
         engine = await self._ready_engine(target)
+        bound = await self._bound(target.model, engine)
+        if bound is not None:
+            bound.check(request)  # a hopeless prompt never reaches the engine's thread
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[GenerationEvent] = asyncio.Queue()
 
@@ -140,6 +185,12 @@ class LocalProvider:
         finally:
             if not finished:
                 cancel()  # the client went away: free the batch slot
+
+    async def _bound(self, base: str, engine: InferenceEngine) -> PromptBound | None:
+        if base not in self._bounds:
+            # Once per base, off the loop: it walks the vocabulary.
+            self._bounds[base] = await asyncio.to_thread(prompt_bound, engine)
+        return self._bounds[base]
 
     async def converse(self, target: Target, request: ConverseRequest) -> ConverseResponse:
         started = time.perf_counter()
@@ -182,5 +233,11 @@ class LocalProvider:
 def _translate(error: BaseException) -> StrataError:
     if isinstance(error, StrataError):
         return error
-    log.error("local generation failed: %s: %s", type(error).__name__, error)
+    if isinstance(error, PromptTooLong):
+        return too_long(error.prompt_tokens, error.context_length, exact=not error.at_least)
+    if isinstance(error, RequestError):
+        # The engine's client errors name their field and never quote the prompt.
+        return InvalidRequest(str(error), param=error.param)
+    # The type only: an engine's message can quote the prompt it failed on.
+    log.error("local generation failed: %s", type(error).__name__)
     return UpstreamError("the local model failed to generate")

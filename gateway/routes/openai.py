@@ -1,4 +1,8 @@
-"""OpenAI-compatible surface: ``/v1/chat/completions`` and ``/v1/models``."""
+"""OpenAI-compatible surface: ``/v1/chat/completions`` (``/v1/models``: ``routes/models.py``).
+
+The surface only translates: auth → bounded body → canonical request → ``Call`` → pipeline →
+OpenAI JSON or SSE.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,14 @@ from collections.abc import AsyncIterator
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.canonical import StreamEvent
 from gateway.errors import StrataError, UpstreamError
 from gateway.http import json_response, principal, read_body
+from gateway.pipeline.call import Call
+from gateway.routes.calls import ClosingStream, Exchange, caller_deadline, endpoint, hints
 from gateway.state import get_state
 from gateway.wire.openai_request import parse_chat_request
 from gateway.wire.openai_response import ChunkTranslator, to_chat_completion
@@ -29,29 +35,43 @@ def _sse(obj: object) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
-async def chat_completions(request: Request) -> Response:
+async def chat_completions(request: Request, exchange: Exchange) -> Response:
     state = get_state(request)
-    principal(request, state)
+    who = principal(request, state)
     body = await read_body(request, state.settings.max_body_bytes)
     chat, canonical = parse_chat_request(load_json(body))
+    user = (chat.model_extra or {}).get("user")
+    call = Call(
+        exchange.request_id,
+        who,
+        "openai",
+        chat.model,
+        canonical,
+        stream=bool(chat.stream),
+        hints=hints(request, user if isinstance(user, str) else None),
+    )
+    caller_deadline(call)
+    exchange.call = call
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if not chat.stream:
-        _, response = await state.router.converse(chat.model, canonical)
+        response = await state.pipeline.converse(call)
         return json_response(
-            to_chat_completion(response, model=chat.model, id=completion_id, created=created)
+            to_chat_completion(response, model=chat.model, id=completion_id, created=created),
+            headers=exchange.headers(),
         )
-    _, events = await state.router.converse_stream(chat.model, canonical)
+    events = await state.pipeline.converse_stream(call)
     translator = ChunkTranslator(
         model=chat.model,
         id=completion_id,
         created=created,
         include_usage=bool(chat.stream_options and chat.stream_options.include_usage),
     )
-    return StreamingResponse(
+    return ClosingStream(
         _chunks(events, translator),
+        on_close=events.aclose,
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache"},
+        headers={"Cache-Control": "no-cache", **exchange.headers()},
     )
 
 
@@ -63,7 +83,8 @@ async def _chunks(
             for chunk in translator.translate(event):
                 yield _sse(chunk)
     except StrataError as exc:
-        # Headers are gone already; OpenAI clients raise on an in-stream error object.
+        # Headers are gone already; OpenAI clients raise on an in-stream error object. The
+        # stream then ends without [DONE], so no client mistakes it for a complete answer.
         log.warning("stream failed after the first byte: %s", type(exc).__name__)
         yield _sse(
             {
@@ -78,21 +99,6 @@ async def _chunks(
     yield _DONE
 
 
-async def list_models(request: Request) -> Response:
-    state = get_state(request)
-    principal(request, state)
-    return json_response(
-        {
-            "object": "list",
-            "data": [
-                {"id": alias, "object": "model", "created": 0, "owned_by": "strata"}
-                for alias in state.router.aliases
-            ],
-        }
-    )
-
-
 routes = [
-    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/chat/completions", endpoint("openai", chat_completions), methods=["POST"]),
 ]

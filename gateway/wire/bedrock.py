@@ -9,6 +9,7 @@ from gateway.canonical import ConverseRequest, ConverseResponse, StreamEvent
 from gateway.errors import InvalidRequest, StrataError
 from gateway.wire.blobs import decode_body, dumps_wire, runtime_shapes
 from gateway.wire.eventstream import encode_event, encode_exception
+from gateway.wire.limits import check_converse
 from gateway.wire.parse import validate
 
 # ConverseStream's in-stream exception members; anything else is sent as an internal error.
@@ -28,6 +29,7 @@ def parse_converse(data: dict[str, Any]) -> ConverseRequest:
         data = decode_body(data, runtime_shapes().request_blobs)
     except (binascii.Error, ValueError):
         raise InvalidRequest("a binary field (image, document, ...) is not valid base64") from None
+    check_converse(data)  # Bedrock's own limits and rules, as botocore's model states them
     return validate(ConverseRequest, data)
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.canonical import ConverseRequest
 from gateway.errors import InvalidRequest
+from gateway.wire.limits import stop_sequences_limit
 from gateway.wire.parse import validate
 
 _IMAGE_FORMATS = {
@@ -22,9 +23,9 @@ _IMAGE_FORMATS = {
 
 
 class _Lenient(BaseModel):
-    # Unknown OpenAI fields (user, seed, logprobs...) are accepted and ignored, as OpenAI-compatible
-    # servers do; the fields we act on are typed strictly.
-    model_config = ConfigDict(extra="allow")
+    # Unknown fields are accepted, as OpenAI-compatible servers do (SDKs send newer ones); the
+    # fields we know are typed strictly, as OpenAI's own server types them ("3" is no integer).
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 class FunctionCall(_Lenient):
@@ -60,24 +61,82 @@ class StreamOptions(_Lenient):
     include_usage: bool = False
 
 
+class NamedFunction(_Lenient):
+    name: str
+
+
+class ToolChoiceFunction(_Lenient):
+    type: Literal["function"] = "function"
+    function: NamedFunction
+
+
 class ChatCompletionRequest(_Lenient):
     model: str = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
+    temperature: float | None = Field(default=None, ge=0, le=2, allow_inf_nan=False)
+    top_p: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     stop: str | list[str] | None = None
     n: int | None = Field(default=None, ge=1, le=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
     tools: list[Tool] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tool_choice: Literal["none", "auto", "required"] | ToolChoiceFunction | None = None
+    # Parameters Converse has no field for: typed here, carried in ConverseRequest.options, and
+    # honoured or refused by the provider (see the README's support matrix).
+    seed: int | None = None
+    response_format: dict[str, Any] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2, allow_inf_nan=False)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2, allow_inf_nan=False)
+    logit_bias: dict[str, float] | None = None
+    reasoning_effort: str | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
+
+
+# Parameters with these values ask for nothing beyond plain generation, so every provider takes
+# them; any other value reaches the provider in ConverseRequest.options.
+_NEUTRAL: dict[str, tuple[Any, ...]] = {
+    "logprobs": (False,),
+    "top_logprobs": (0,),
+    "frequency_penalty": (0, 0.0),
+    "presence_penalty": (0, 0.0),
+    "logit_bias": ({},),
+}
+_OPTIONS = (
+    "seed",
+    "response_format",
+    "logprobs",
+    "top_logprobs",
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "reasoning_effort",
+)
 
 
 def parse_chat_request(data: dict[str, Any]) -> tuple[ChatCompletionRequest, ConverseRequest]:
     req = validate(ChatCompletionRequest, data)
     return req, to_converse(req)
+
+
+def _options(req: ChatCompletionRequest) -> dict[str, Any]:
+    if req.functions is not None or req.function_call is not None:
+        raise InvalidRequest(
+            "functions / function_call are deprecated and not supported; use tools",
+            param="functions" if req.functions is not None else "function_call",
+        )
+    if req.response_format is not None and req.response_format.get("type") in (None, "text"):
+        req.response_format = None  # plain text is what every provider produces anyway
+    out: dict[str, Any] = {}
+    for name in _OPTIONS:
+        value = getattr(req, name)
+        if value is not None and value not in _NEUTRAL.get(name, ()):
+            out[name] = value
+    return out
 
 
 def to_converse(req: ChatCompletionRequest) -> ConverseRequest:
@@ -109,10 +168,12 @@ def to_converse(req: ChatCompletionRequest) -> ConverseRequest:
     inference = _inference(req)
     if inference:
         body["inferenceConfig"] = inference
-    tool_config = _tool_config(req)
+    tool_config = _tool_config(req, turns)
     if tool_config:
         body["toolConfig"] = tool_config
-    return ConverseRequest.model_validate(body)
+    canonical = validate(ConverseRequest, body)
+    canonical.options.update(_options(req))
+    return canonical
 
 
 def _texts(content: str | list[dict[str, Any]] | None, i: int) -> list[str]:
@@ -162,12 +223,20 @@ def _blocks(msg: ChatMessage, i: int) -> list[dict[str, Any]]:
 def _part(part: dict[str, Any], i: int, j: int) -> dict[str, Any]:
     kind = part.get("type")
     where = f"messages.{i}.content.{j}"
-    if kind == "text" and isinstance(part.get("text"), str):
+    if kind == "text":
+        if not isinstance(part.get("text"), str):
+            raise InvalidRequest(f"{where}.text: expected a string", param=f"{where}.text")
         return {"text": part["text"]}
     if kind == "image_url":
-        url = (part.get("image_url") or {}).get("url", "")
-        return {"image": _image(url, where)}
-    raise InvalidRequest(f"{where}: unsupported content part type {kind!r}", param=where)
+        image = part.get("image_url")
+        if not isinstance(image, dict) or not isinstance(image.get("url"), str):
+            raise InvalidRequest(
+                f"{where}.image_url: expected {{'url': 'data:image/...;base64,...'}}",
+                param=f"{where}.image_url",
+            )
+        return {"image": _image(image["url"], where)}
+    shown = kind if isinstance(kind, str) and len(kind) <= 40 else type(kind).__name__
+    raise InvalidRequest(f"{where}: unsupported content part type {shown!r}", param=where)
 
 
 def _image(url: str, where: str) -> dict[str, Any]:
@@ -209,12 +278,21 @@ def _inference(req: ChatCompletionRequest) -> dict[str, Any]:
     if req.top_p is not None:
         out["topP"] = req.top_p
     if req.stop:
-        out["stopSequences"] = [req.stop] if isinstance(req.stop, str) else list(req.stop)
+        stops = [req.stop] if isinstance(req.stop, str) else list(req.stop)
+        limit = stop_sequences_limit()
+        if len(stops) > limit:
+            raise InvalidRequest(f"stop: at most {limit} sequences", param="stop")
+        if not all(stops):
+            raise InvalidRequest("stop: sequences must not be empty", param="stop")
+        out["stopSequences"] = stops
     return out
 
 
-def _tool_config(req: ChatCompletionRequest) -> dict[str, Any] | None:
-    if not req.tools or req.tool_choice == "none":
+def _tool_config(req: ChatCompletionRequest, turns: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not req.tools:
+        return None
+    choice = req.tool_choice
+    if choice == "none" and not _has_tool_blocks(turns):
         return None
     tools = [
         {
@@ -229,19 +307,17 @@ def _tool_config(req: ChatCompletionRequest) -> dict[str, Any] | None:
         for t in req.tools
     ]
     config: dict[str, Any] = {"tools": tools}
-    choice = req.tool_choice
     if choice == "required":
         config["toolChoice"] = {"any": {}}
     elif choice == "auto":
         config["toolChoice"] = {"auto": {}}
-    elif isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
-        if not isinstance(name, str):
-            raise InvalidRequest(
-                "tool_choice: expected {'type': 'function', 'function': {'name': ...}}",
-                param="tool_choice",
-            )
-        config["toolChoice"] = {"tool": {"name": name}}
-    elif choice is not None:
-        raise InvalidRequest(f"tool_choice: unsupported value {choice!r}", param="tool_choice")
+    elif isinstance(choice, ToolChoiceFunction):
+        config["toolChoice"] = {"tool": {"name": choice.function.name}}
+    # "none" with tool blocks in the history: Converse has no "none" and refuses toolUse /
+    # toolResult blocks without a toolConfig, so the specs stay and toolChoice is left out
+    # (the model's default, auto). See the README's support matrix.
     return config
+
+
+def _has_tool_blocks(turns: list[dict[str, Any]]) -> bool:
+    return any("toolUse" in b or "toolResult" in b for t in turns for b in t["content"])

@@ -31,11 +31,32 @@ def validate(model: type[M], data: dict[str, Any]) -> M:
         raise invalid_from(exc) from None
 
 
+_TYPE_NAMES = frozenset({"str", "int", "float", "bool", "none", "dict", "list", "bytes"})
+
+
+def _is_field(part: int | str) -> bool:
+    """Whether a pydantic ``loc`` part names a field or index, rather than the member of a union
+    (``str``, ``list[dict[str,any]]``, ``literal['none','auto']``, a model's class name)."""
+    if isinstance(part, int):
+        return True
+    return not (
+        part in _TYPE_NAMES or "[" in part or "'" in part or "-" in part or part[:1].isupper()
+    )
+
+
 def invalid_from(exc: ValidationError) -> InvalidRequest:
-    """The first problem, named by its path (``messages.0.content``), plus a count of the rest."""
-    errors = exc.errors(include_url=False, include_input=False)
-    first = errors[0]
-    param = ".".join(str(p) for p in first["loc"]) or None
+    """The first problem, named by its path (``messages.0.content``), plus a count of the rest.
+    Never the offending value: messages reach logs and values are request data."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    paths = [tuple(p for p in e["loc"] if _is_field(p)) for e in errors]
+    # A union reports one error per member (``str``, then ``list``...): the deepest one under
+    # the first path says where the value went wrong (``messages.0.content.0``, not ``content``).
+    best = max(
+        (i for i, p in enumerate(paths) if p[: len(paths[0])] == paths[0]),
+        key=lambda i: len(paths[i]),
+    )
+    first = errors[best]
+    param = ".".join(str(p) for p in paths[best]) or None
     message = f"{param}: {first['msg']}" if param else str(first["msg"])
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"

@@ -6,7 +6,8 @@ from botocore's ``bedrock/2023-04-20/service-2.json``; errors as an HTTP status,
 boto3 client reaches it through ``AWS_ENDPOINT_URL_BEDROCK``.
 
 It implements model import jobs, imported models, Provisioned Throughput and custom model
-deployments, with scripted outcomes (how many polls before a job ends, and which ones fail with
+deployments (creating, changing, deleting and listing them: customize_fake_manage.py), with
+scripted outcomes (how many polls before a job ends, and which ones fail with
 which ``failureMessage``). Every other request is forwarded unchanged to an upstream moto server,
 with one correction: moto 5.2.5 looks up a ``{jobIdentifier}`` URI label without percent-decoding
 it, so a job ARN (``arn%3Aaws%3A…%2Fname``) is never found there. The real service accepts the ARN
@@ -28,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
+from customize_fake_manage import ManageOps, NotFound
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -67,9 +69,12 @@ class FakeState:
     polls: dict[str, int] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     denied: dict[tuple[str, str], str] = field(default_factory=dict)  # (method, path) → message
+    deleted: list[str] = field(default_factory=list)  # ARNs deleted, in order
+    bodies: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # requests seen
+    log_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # jobs moto cannot hold
 
 
-class FakeBedrock:
+class FakeBedrock(ManageOps):
     def __init__(self, upstream: str | None = None, s3_endpoint: str | None = None) -> None:
         self.upstream = upstream
         self.s3_endpoint = s3_endpoint
@@ -260,17 +265,6 @@ class FakeBedrock:
             404, "ResourceNotFoundException", f"provisioned model {identifier} not found"
         )
 
-    def list_provisioned_model_throughputs(
-        self, query: dict[str, str]
-    ) -> tuple[int, dict[str, Any]]:
-        summaries = [
-            item
-            for item in self.state.provisioned.values()
-            if query.get("modelArnEquals") in (None, item["modelArn"])
-            and query.get("statusEquals") in (None, item["status"])
-        ]
-        return 200, {"provisionedModelSummaries": summaries}
-
     def create_custom_model_deployment(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         _require(body, "modelDeploymentName", "modelArn")
         if body["modelArn"] not in self.state.custom_models:
@@ -300,21 +294,6 @@ class FakeBedrock:
                 return 200, item
         raise ApiError(404, "ResourceNotFoundException", f"deployment {identifier} not found")
 
-    def list_custom_model_deployments(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        summaries = [
-            {
-                "customModelDeploymentArn": item["customModelDeploymentArn"],
-                "customModelDeploymentName": item["modelDeploymentName"],
-                "modelArn": item["modelArn"],
-                "createdAt": item["createdAt"],
-                "status": item["status"],
-            }
-            for item in self.state.deployments.values()
-            if query.get("modelArnEquals") in (None, item["modelArn"])
-            and query.get("statusEquals") in (None, item["status"])
-        ]
-        return 200, {"modelDeploymentSummaries": summaries}
-
     # Routing ----------------------------------------------------------------------------------
 
     def route(
@@ -322,6 +301,16 @@ class FakeBedrock:
     ) -> tuple[int, dict[str, Any]] | None:
         """The local answer, or None to forward the request upstream."""
         segments = [unquote(part) for part in path.strip("/").split("/")]
+        self.state.bodies.append((method, path, body))
+        try:
+            return self._route(method, segments, query, body)
+        except NotFound as missing:
+            raise ApiError(404, "ResourceNotFoundException", f"{missing} not found") from None
+
+    def _route(
+        self, method: str, segments: list[str], query: dict[str, str], body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]] | None:
+        path = "/" + "/".join(segments)
         match (method, segments):
             case ("POST", ["model-import-jobs"]):
                 return self.create_model_import_job(body)
@@ -335,6 +324,28 @@ class FakeBedrock:
                 return self.get_provisioned_model_throughput(identifier)
             case ("GET", ["provisioned-model-throughputs"]):
                 return self.list_provisioned_model_throughputs(query)
+            case ("PATCH", ["provisioned-model-throughput", identifier]):
+                return self.update_provisioned(identifier, body)
+            case ("DELETE", ["provisioned-model-throughput", identifier]):
+                return self.delete_provisioned(identifier)
+            case ("PATCH", ["model-customization", "custom-model-deployments", identifier]):
+                return self.update_deployment(identifier, body)
+            case ("DELETE", ["model-customization", "custom-model-deployments", identifier]):
+                return self.delete_deployment(identifier)
+            case ("GET", ["imported-models"]):
+                return self.list_imported_models()
+            case ("DELETE", ["imported-models", identifier]):
+                return self.delete_imported_model(identifier)
+            case ("GET", ["model-import-jobs"]):
+                return self.list_import_jobs(query)
+            case ("POST", ["model-customization-jobs"]):
+                return self.create_log_job(body)
+            case ("GET", ["model-customization-jobs", identifier]) if self.get_log_job(identifier):
+                return self.get_log_job(identifier)
+            case ("GET", ["custom-models"]):
+                return self.list_custom_models()
+            case ("DELETE", ["custom-models", identifier]):
+                return self.delete_own_custom_model(identifier)
             case ("POST", ["model-customization", "custom-model-deployments"]):
                 return self.create_custom_model_deployment(body)
             case ("GET", ["model-customization", "custom-model-deployments", identifier]):
@@ -414,9 +425,8 @@ class FakeBedrock:
                     )
                     return
                 if answer is None:
-                    self._forward(
-                        _moto_path(split.path) + (f"?{split.query}" if split.query else ""), raw
-                    )
+                    path = fake.moto_custom_model_path(_moto_path(split.path))
+                    self._forward(path + (f"?{split.query}" if split.query else ""), raw)
                 else:
                     self._reply(*answer)
 

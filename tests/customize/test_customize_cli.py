@@ -16,27 +16,54 @@ from typer.testing import CliRunner
 
 from customize.cli import app, variants_app
 
-COMMANDS = [(app, name) for name in typer.main.get_group(app).commands] + [
-    (variants_app, name) for name in typer.main.get_group(variants_app).commands
-]
+
+def _leaves(cli: typer.Typer) -> list[tuple[typer.Typer, list[str], Any]]:
+    """Every runnable command, subcommands of groups included, with its argv path."""
+    found = []
+
+    def walk(group: Any, path: list[str]) -> None:
+        for name, command in group.commands.items():
+            found.append((cli, [*path, name], command))
+            if hasattr(command, "commands"):  # a group (typer vendors its own click)
+                walk(command, [*path, name])
+
+    walk(typer.main.get_group(cli), [])
+    return found
+
+
+COMMANDS = _leaves(app) + _leaves(variants_app)
+GROUPS_WITHOUT_JSON = {"deployments", "models", "imports"}  # only their subcommands print
 
 
 def test_all_expected_commands_exist() -> None:
-    assert set(typer.main.get_group(app).commands) == {
-        "validate", "convert", "submit", "status", "list", "stop", "provision", "import",
-        "import-check",
+    assert {" ".join(path) for _, path, _ in _leaves(app)} == {
+        "validate", "convert", "estimate", "submit", "status", "list", "stop", "import",
+        "import-check", "provision", "provision status", "provision list", "provision update",
+        "provision delete", "deployments", "deployments list", "deployments update",
+        "deployments delete", "models", "models list", "models delete", "imports",
+        "imports list", "imports status",
     }  # fmt: skip
     assert set(typer.main.get_group(variants_app).commands) == {"add", "list", "show", "remove"}
 
 
-@pytest.mark.parametrize(("cli", "name"), COMMANDS, ids=[name for _, name in COMMANDS])
-def test_help(cli: typer.Typer, name: str, runner: CliRunner) -> None:
-    result = runner.invoke(cli, [name, "--help"])
+@pytest.mark.parametrize(
+    ("cli", "path", "command"), COMMANDS, ids=[" ".join(path) for _, path, _ in COMMANDS]
+)
+def test_help(cli: typer.Typer, path: list[str], command: Any, runner: CliRunner) -> None:
+    result = runner.invoke(cli, [*path, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage:" in result.stdout and "--help" in result.stdout
-    command = typer.main.get_group(cli).commands[name]
     assert command.help and command.help.split()[0] in result.stdout
-    assert "--json" in result.stdout
+    if " ".join(path) not in GROUPS_WITHOUT_JSON:
+        assert "--json" in result.stdout
+
+
+def test_provision_help_does_not_claim_imported_models_need_it(runner: CliRunner) -> None:
+    # Issue 13 item 7: the help said "Custom (or imported) model ARN to serve".
+    result = runner.invoke(app, ["provision", "--help"])
+    text = " ".join(result.stdout.split())
+    assert "(or imported)" not in text
+    assert "Imported models need no provisioning" in text
 
 
 STRATA = Path(sys.executable).with_name("strata")

@@ -122,7 +122,8 @@ def test_size_limit(tiny_llama: Path, tmp_path: Path) -> None:
     check = check_import_folder(tiny_llama, max_total_bytes=1000)
     assert not check.ok
     assert check.problems == [
-        f"the folder holds {check.total_bytes:,} bytes, over Bedrock's import limit of 1,000"
+        f"the folder holds {check.total_bytes:,} bytes, over Bedrock's import limit of 1,000 "
+        "for text models"
     ]
 
 
@@ -145,7 +146,7 @@ def test_size_limit_from_the_rules_file_with_a_sparse_200gb_file(
         handle.truncate(8 + len(header) + 200_000_000_002)  # sparse: takes no disk space
     problems = check_import_folder(folder).problems
     assert len(problems) == 1 and problems[0].endswith(
-        "over Bedrock's import limit of 200,000,000,000"
+        "over Bedrock's import limit of 200,000,000,000 for text models"
     )
 
 
@@ -183,3 +184,81 @@ def test_gateway_facing_modules_do_not_import_boto3(module: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert output.strip() == "False"
+
+
+# Issue 13 item 8 and issue 14 item 7: rules from model-customization-import-model -------------
+
+
+def _sparse_shard(folder: Path, size: int) -> None:
+    header = json.dumps(
+        {"huge": {"dtype": "BF16", "shape": [size // 2], "data_offsets": [0, size]}}
+    ).encode()
+    with (folder / "model-00002-of-00002.safetensors").open("wb") as handle:
+        handle.write(struct.pack("<Q", len(header)) + header)
+        handle.truncate(8 + len(header) + size)  # sparse: takes no disk space
+
+
+def test_multimodal_models_have_the_lower_size_limit(tiny_llama: Path, tmp_path: Path) -> None:
+    folder = _copy(tiny_llama, tmp_path, "vision")
+    _edit_config(folder, architectures=["Qwen2_5_VLForConditionalGeneration"])
+    _sparse_shard(folder, 120_000_000_000)  # under the text limit, over the multimodal one
+    problems = check_import_folder(folder).problems
+    assert len(problems) == 1 and problems[0].endswith(
+        "over Bedrock's import limit of 100,000,000,000 for multimodal models"
+    )
+    _edit_config(folder, architectures=["LlamaForCausalLM"])
+    assert check_import_folder(folder).ok
+
+
+def test_mxfp4_gpt_oss_is_refused_with_what_to_do(tiny_llama: Path, tmp_path: Path) -> None:
+    folder = _copy(tiny_llama, tmp_path, "oss")
+    _edit_config(
+        folder, architectures=["GptOssForCausalLM"], quantization_config={"quant_method": "mxfp4"}
+    )
+    [problem] = check_import_folder(folder).problems
+    assert "mxfp4" in problem and "Dequantize to bf16" in problem and "Mxfp4Config" in problem
+
+
+def test_converse_or_invoke_only_is_named(
+    tiny_llama: Path, tmp_path: Path, runner: CliRunner
+) -> None:
+    assert check_import_folder(tiny_llama).api == "converse"
+    folder = _copy(tiny_llama, tmp_path, "oss")
+    _edit_config(folder, architectures=["GptOssForCausalLM"])
+    check = check_import_folder(folder)
+    assert check.ok and check.api == "invoke"
+    assert check.warnings and "InvokeModel only, not Converse" in check.warnings[0]
+    result = runner.invoke(app, ["import-check", str(folder)])
+    assert (
+        result.exit_code == 0
+        and "warning: GPT-OSS imports are served through InvokeModel"
+        in " ".join(result.stdout.split())
+    )
+
+
+def test_context_over_128k_is_refused(tiny_llama: Path, tmp_path: Path) -> None:
+    folder = _copy(tiny_llama, tmp_path, "long")
+    _edit_config(folder, max_position_embeddings=262_144)
+    [problem] = check_import_folder(folder).problems
+    assert problem.startswith("max_position_embeddings is 262,144, over the 131,072-token context")
+    _edit_config(folder, max_position_embeddings=131_072)
+    assert check_import_folder(folder).ok
+
+
+def test_llama3_rope_scaling_override_is_warned(tiny_llama: Path, tmp_path: Path) -> None:
+    folder = _copy(tiny_llama, tmp_path, "llama32")
+    rope = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}  # fmt: skip
+    _edit_config(folder, rope_scaling=rope)
+    check = check_import_folder(folder)
+    assert check.ok
+    [warning] = check.warnings
+    assert "factor 32.0" in warning and "Bedrock overrides it with factor 8" in warning
+    _edit_config(folder, rope_scaling={**rope, "factor": 8.0})
+    assert check_import_folder(folder).warnings == []
+
+
+def test_qwen3_moe_is_accepted(tiny_llama: Path, tmp_path: Path) -> None:
+    folder = _copy(tiny_llama, tmp_path, "moe")
+    _edit_config(folder, architectures=["Qwen3MoeForCausalLM"])
+    assert check_import_folder(folder).ok

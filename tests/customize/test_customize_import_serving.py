@@ -22,7 +22,18 @@ def _json(result: Result) -> Any:
 def _import(runner: CliRunner, aws: Aws, folder: Path, name: str, *extra: str) -> Result:
     args = ["import", "--model-dir", str(folder), "--output", f"s3://{aws.bucket}/imports"]
     return runner.invoke(
-        app, [*args, "--role-arn", aws.role_arn, "--name", name, "--poll-interval", "0", *extra]
+        app,
+        [
+            *args,
+            "--role-arn",
+            aws.role_arn,
+            "--name",
+            name,
+            "--wait",
+            "--poll-interval",
+            "0.1",
+            *extra,
+        ],
     )
 
 
@@ -104,7 +115,17 @@ def test_provisioned_throughput_waits_for_in_service_and_is_idempotent(
 ) -> None:
     model = aws.fake.add_custom_model("support-bot", "amazon.titan-text-lite-v1:0:4k")
     aws.fake.serving.polls_to_finish = 3
-    args = ["provision", "--model", model, "--units", "2", "--poll-interval", "0"]
+    args = [
+        "provision",
+        "--model",
+        model,
+        "--units",
+        "2",
+        "--yes",
+        "--wait",
+        "--poll-interval",
+        "0.1",
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     arn = first.stdout.splitlines()[0]
@@ -131,8 +152,10 @@ def test_provisioning_failure_reaches_the_user(aws: Aws, runner: CliRunner) -> N
             "5",
             "--name",
             "big-pt",
+            "--yes",
+            "--wait",
             "--poll-interval",
-            "0",
+            "0.1",
             "--json",
         ],
     )
@@ -146,7 +169,8 @@ def test_provisioning_failure_reaches_the_user(aws: Aws, runner: CliRunner) -> N
 def test_on_demand_deployment_where_the_family_supports_it(aws: Aws, runner: CliRunner) -> None:
     nova = aws.fake.add_custom_model("nova-ft", "amazon.nova-micro-v1:0:128k")
     result = runner.invoke(
-        app, ["provision", "--model", nova, "--on-demand", "--poll-interval", "0", "--json"]
+        app,
+        ["provision", "--model", nova, "--on-demand", "--wait", "--poll-interval", "0.1", "--json"],
     )
     assert result.exit_code == 0, result.output
     serving = _json(result)["serving"]

@@ -1,6 +1,6 @@
 """A loopback server that speaks the Bedrock runtime wire protocol (Converse and ConverseStream).
 
-The real boto3 / aioboto3 ``bedrock-runtime`` clients reach it through ``endpoint_url``. Every
+The real boto3 / aiobotocore ``bedrock-runtime`` clients reach it through ``endpoint_url``. Every
 call is scripted by a handler (``FakeRequest -> Reply``) that picks the answer, usage, latency,
 errors and in-stream exceptions; ``BedrockWireServer.calls`` records what arrived.
 
@@ -14,12 +14,17 @@ As a process (the benchmark runs it so)::
     python -m tests.fakes.bedrock_wire --port 0 --latency-ms 20 --chunks 8
 
 prints ``READY <port>`` once it accepts connections. SigV4 is not checked; request bodies are.
+
+Fault scripts for resilience tests and the fault bench are in ``tests/fakes/bedrock_faults.py``.
+``BedrockWireApp.counts`` counts the calls per model id (kept even when calls are not
+recorded); a process serves them as JSON on ``GET /_stats``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import functools
 import itertools
 import re
@@ -102,6 +107,7 @@ class FakeRequest:
     body: dict[str, Any]
     headers: dict[str, str]  # names lower-cased
     stream: bool
+    arrived: float = 0.0  # time.monotonic() when the call arrived (tests share the clock)
 
     def texts(self) -> Iterator[str]:
         """Every text block of the system prompt and the messages, in order."""
@@ -147,6 +153,7 @@ class Reply:
     event_interval_s: float = 0.0
     error: str | None = None
     error_message: str = "scripted error"
+    retry_after: str | None = None  # a Retry-After header on the error reply
     stream_error: str | None = None
     stream_error_after: int = 0
 
@@ -271,6 +278,7 @@ class BedrockWireApp:
         self.record = record
         self.calls: list[FakeRequest] = []
         self.served = 0
+        self.counts: collections.Counter[str] = collections.Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -279,6 +287,9 @@ class BedrockWireApp:
         raw = await _read_body(receive)
         # raw_path keeps %2F inside an ARN model id distinct from the path's own slashes.
         parts = scope["raw_path"].split(b"?", 1)[0].split(b"/")
+        if scope["method"] == "GET" and parts[1:] == [b"_stats"]:
+            await _send_json(send, {"served": self.served, "by_model": dict(self.counts)})
+            return
         operation = parts[3] if len(parts) == 4 and parts[1] == b"model" else b""
         if scope["method"] != "POST" or operation not in (b"converse", b"converse-stream"):
             await _send_error(send, "UnknownOperationException", "Unknown operation", 404)
@@ -297,8 +308,10 @@ class BedrockWireApp:
             body=body,
             headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
             stream=operation == b"converse-stream",
+            arrived=started,
         )
         self.served += 1
+        self.counts[request.model_id] += 1
         if self.record:
             self.calls.append(request)
         try:
@@ -309,7 +322,7 @@ class BedrockWireApp:
         if reply.latency_s:
             await asyncio.sleep(reply.latency_s)
         if reply.error is not None:
-            await _send_error(send, reply.error, reply.error_message)
+            await _send_error(send, reply.error, reply.error_message, retry_after=reply.retry_after)
         elif request.stream:
             await _send_stream(send, request, reply, started)
         else:
@@ -329,10 +342,13 @@ def _headers(content_type: tuple[bytes, bytes], *extra: tuple[bytes, bytes]) -> 
     return [content_type, (b"x-amzn-requestid", str(uuid.uuid4()).encode()), *extra]
 
 
-async def _send_error(send: Send, code: str, message: str, status: int | None = None) -> None:
+async def _send_error(
+    send: Send, code: str, message: str, status: int | None = None, retry_after: str | None = None
+) -> None:
     # Bedrock appends a namespace to the code; botocore strips everything after ':'.
     error_type = f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/".encode()
     body = orjson.dumps({"message": message})
+    extra = [(b"retry-after", retry_after.encode())] if retry_after else []
     await send(
         {
             "type": "http.response.start",
@@ -341,9 +357,17 @@ async def _send_error(send: Send, code: str, message: str, status: int | None = 
                 _JSON,
                 (b"x-amzn-errortype", error_type),
                 (b"content-length", str(len(body)).encode()),
+                *extra,
             ),
         }
     )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_json(send: Send, content: object) -> None:
+    body = orjson.dumps(content)
+    headers = _headers(_JSON, (b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -441,11 +465,17 @@ class BedrockWireServer:
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def counts(self) -> collections.Counter[str]:
+        """Calls per model id."""
+        return self._app.counts
+
     def reset(self, handler: Handler = echo_handler) -> None:
         """Forget recorded calls and re-script, so one running server can serve many tests."""
         self._app.handler = handler
         self._app.calls.clear()
         self._app.served = 0
+        self._app.counts.clear()
 
     def start(self) -> None:
         sock = _bind(self.host, 0)
@@ -503,10 +533,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--chunks", type=int, default=None, help="stream deltas per answer")
     parser.add_argument("--interval-ms", type=float, default=0.0, help="time between events")
+    parser.add_argument("--throttle-rate", type=float, default=0.0, help="share throttled")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the throttling draws")
+    parser.add_argument(
+        "--throttle-model",
+        action="append",
+        default=[],
+        help="throttle only this model id (repeatable; default: every model)",
+    )
+    parser.add_argument(
+        "--down-model", action="append", default=[], help="a model id that always answers 503"
+    )
     args = parser.parse_args(argv)
     if args.chunks is not None and args.chunks < 1:
         parser.error("--chunks must be at least 1")
+    from tests.fakes.bedrock_faults import by_model, hard_down, seeded_faults
+
     handler = bench_handler(args.latency_ms / 1000, args.chunks, args.interval_ms / 1000)
+    if args.throttle_rate:
+        flaky = seeded_faults(args.throttle_rate, args.seed, then=handler)
+        if args.throttle_model:
+            flaky = by_model({m: flaky for m in args.throttle_model}, handler)
+        handler = flaky
+    if args.down_model:
+        handler = by_model({m: hard_down() for m in args.down_model}, handler)
     sock = _bind(args.host, args.port)
     # Connections made from here on wait in the listen backlog until uvicorn accepts them.
     print(f"READY {sock.getsockname()[1]}", flush=True)

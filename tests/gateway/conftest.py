@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from adapters_local.serving.generation import InferenceEngine
 from gateway.app import create_app
+from gateway.providers.local import Loader
 from gateway.settings import Settings
 from tests.fakes.bedrock_wire import BedrockWireServer
 from tests.gateway.harness import TEST_KEY, serve
+from tests.gateway.pipeline_harness import Settled
 
 BEDROCK_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 
@@ -24,6 +28,12 @@ def write_config(path: Path, text: str) -> Path:
 def wire() -> Iterator[BedrockWireServer]:
     with BedrockWireServer() as server:
         yield server
+
+
+@pytest.fixture
+def settled() -> Settled:
+    """Every call's settled outcome, recorded by a settle hook (pass it to the gateway)."""
+    return Settled()
 
 
 @pytest.fixture
@@ -63,3 +73,36 @@ def local_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = Settings(home=home, dev_key=TEST_KEY)
     with serve(create_app(settings)) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def builtin_engine() -> Iterator[InferenceEngine]:
+    """The built-in model, loaded once for every test that needs real generation (~13 s)."""
+    from adapters_local.serving.engine import load_engine
+
+    engine = load_engine("builtin")
+    yield engine
+    engine.close()
+
+
+class _Shared:
+    """``engine`` for one gateway: everything passes through but ``close``, so a gateway
+    shutting down leaves the session's engine to the next one."""
+
+    def __init__(self, engine: InferenceEngine) -> None:
+        self._engine = engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def close(self) -> None:
+        return None
+
+
+def loader_of(engine: InferenceEngine) -> Loader:
+    """A local loader that serves ``engine`` for any base (the tests' only base is builtin)."""
+
+    def loader(path: str, adapters: Mapping[str, str]) -> InferenceEngine:
+        return _Shared(engine)  # type: ignore[return-value]
+
+    return loader

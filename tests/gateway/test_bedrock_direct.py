@@ -71,7 +71,6 @@ async def opened(cls: Any, url: str | None, **overrides: Any) -> AsyncIterator[A
         "connect_timeout": 5.0,
         "read_timeout": 30.0,
         "max_connections": 8,
-        "max_attempts": 1,
     }
     settings.update(overrides)
     async with AsyncExitStack() as stack:
@@ -116,6 +115,8 @@ def described(error: StrataError | None) -> tuple[Any, ...] | None:
         error.bedrock_code,
         error.message,
         getattr(error, "retry_after", None),
+        error.retryable,
+        getattr(error, "retry_after_s", None),
     )
 
 
@@ -165,13 +166,12 @@ async def test_error_replies_match_aiobotocore(
     wire: BedrockWireServer, aws_credentials: None, code: str, stream: bool
 ) -> None:
     wire.handler = lambda r: Reply(error=code, error_message="internal detail xyz")
-    (_, direct, direct_calls), (_, boto, boto_calls) = await both(
-        wire, chat(), stream=stream, max_attempts=2
-    )
+    (_, direct, direct_calls), (_, boto, boto_calls) = await both(wire, chat(), stream=stream)
     assert direct is not None
+    # Same error, and the same retry decision marked on it for the pipeline to act on.
     assert described(direct) == described(boto)
-    # Same retry decision: retryable codes were tried twice by both, the others once.
-    assert direct_calls == boto_calls
+    # Each transport makes exactly one attempt: retries are the pipeline's (issue 8).
+    assert direct_calls == boto_calls == 1
     # Upstream words reach the caller only for its own request's faults.
     assert ("internal detail xyz" in direct.message) == (direct.status in (400, 404))
 
@@ -212,9 +212,9 @@ async def test_reply_parsing_matches_botocore(
             http_response=AWSResponse("http://x/", status, headers, None),
         )
     )
-    error, retry = reply_error(status, CIMultiDict(headers), body)
+    error = reply_error(status, CIMultiDict(headers), body)
     assert described(error) == described(expected)
-    assert retry == botocore_retries
+    assert error.retryable == botocore_retries
 
 
 @pytest.mark.parametrize("member", sorted(stream_exceptions()))
@@ -236,11 +236,14 @@ async def test_in_stream_exceptions_match_aiobotocore(
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["converse", "stream"])
-async def test_retries_then_succeeds(
+async def test_one_attempt_then_the_next_call_succeeds(
     wire: BedrockWireServer, aws_credentials: None, stream: bool
 ) -> None:
-    wire.handler = fault_sequence(["ThrottlingException", "InternalServerException", None])
-    async with opened(DirectBedrockProvider, wire.endpoint_url, max_attempts=3) as provider:
+    wire.handler = fault_sequence(["ThrottlingException", None])
+    async with opened(DirectBedrockProvider, wire.endpoint_url) as provider:
+        _, error = await outcome(provider, chat({"text": "echo me"}), stream=stream)
+        assert error is not None and error.retryable
+        assert len(wire.calls) == 1  # no retry inside the transport
         result, error = await outcome(provider, chat({"text": "echo me"}), stream=stream)
     assert error is None
     text = (
@@ -249,7 +252,6 @@ async def test_retries_then_succeeds(
         else result["output"]["message"]["content"][0]["text"]
     )
     assert text == "echo me"
-    assert len(wire.calls) == 3
 
 
 async def test_arn_model_id_reaches_bedrock_intact(
@@ -514,7 +516,7 @@ async def test_connection_refused_matches_aiobotocore(aws_credentials: None, str
     url = f"http://127.0.0.1:{_closed_port()}"
     errors = []
     for cls in BOTH:
-        async with opened(cls, url, max_attempts=2) as provider:
+        async with opened(cls, url) as provider:
             errors.append((await outcome(provider, chat(), stream=stream))[1])
     assert errors[0] is not None and errors[0].status == 503
     assert described(errors[0]) == described(errors[1])

@@ -19,10 +19,12 @@ def chain_gateway(tmp_path: Path, wire: BedrockWireServer, aws_credentials: None
     config = tmp_path / "strata.yaml"
     config.write_text(f"""
 aliases:
-  default: [bedrock:model-a, bedrock:model-b]
+  default:
+    targets: [bedrock:model-a, bedrock:model-b]
+    retry: {{max_attempts: 1}}
 bedrock: {{endpoint_url: "{wire.endpoint_url}"}}
 """)
-    settings = Settings(home=tmp_path, config=config, dev_key=TEST_KEY, bedrock_max_attempts=1)
+    settings = Settings(home=tmp_path, config=config, dev_key=TEST_KEY)
     with serve(create_app(settings)) as url:
         yield url
 

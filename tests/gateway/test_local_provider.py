@@ -35,9 +35,10 @@ def make_gateway(tmp_path: Path) -> Iterator[object]:
             return engine
 
         config = tmp_path / "strata.yaml"
+        (tmp_path / "upper").mkdir(exist_ok=True)
         config.write_text(
             "local:\n  bases:\n    builtin:\n      path: builtin\n"
-            "      adapters: {upper: /nowhere}\n"
+            f"      adapters: {{upper: {tmp_path / 'upper'}}}\n"
         )
         settings = Settings(home=tmp_path, dev_key=TEST_KEY, config=config)
         cm = serve(create_app(settings, local_loader=loader))

@@ -88,7 +88,7 @@ def test_bad_config_exits_with_file_key_and_reason(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2
-    assert f"{config}: aliases: x: invalid target 'openai:gpt'" in proc.stderr
+    assert f"{config}: aliases.x: invalid target 'openai:gpt'" in proc.stderr
 
 
 def test_help_lists_commands() -> None:

@@ -1,4 +1,4 @@
-"""The loopback Bedrock server, reached only through the real boto3 and aioboto3 clients."""
+"""The loopback Bedrock server, reached only through the real boto3 and aiobotocore clients."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aioboto3
 import boto3
 import botocore.session
 import pytest
 from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
 from botocore.config import Config
 from botocore.exceptions import ClientError, EventStreamError
 
@@ -60,7 +60,7 @@ def client(endpoint_url: str, retries: Any = None) -> Any:
 
 
 def aio_client(server: BedrockWireServer) -> Any:
-    return aioboto3.Session().client(
+    return get_session().create_client(
         "bedrock-runtime",
         endpoint_url=server.endpoint_url,
         region_name="us-east-1",
@@ -286,7 +286,7 @@ def test_broken_handler_becomes_internal_server_error(server: BedrockWireServer)
     assert "KeyError" in info.value.response["Error"]["Message"]
 
 
-async def test_aioboto3_converse_stream_and_errors(server: BedrockWireServer) -> None:
+async def test_aiobotocore_converse_stream_and_errors(server: BedrockWireServer) -> None:
     async with aio_client(server) as bedrock:
         response = await bedrock.converse(modelId=ARN, messages=user("async hello"))
         assert response["output"]["message"]["content"] == [{"text": "async hello"}]

@@ -1,0 +1,94 @@
+"""The route stage: the model name a caller gave → a ``Plan`` (ordered targets and policy).
+
+An alias is a fallback chain with a policy, or an experiment whose arms are chains; a name that
+is not an alias but looks like a target (``bedrock:…``, ``local:…``, ``variant:…``) is routed
+as a chain of one with the default policy. ``variant:`` targets are left for the attempt stage
+to resolve, one attempt at a time, through ``resolve``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from gateway.errors import NotFound
+from gateway.pipeline.call import Call, Plan
+from gateway.pipeline.experiments import Experiment
+from gateway.pipeline.policy import RoutePolicy
+from gateway.targets import Target, looks_like_target, parse_target
+
+MAX_VARIANT_DEPTH = 4
+
+
+class VariantResolver(Protocol):
+    def resolve(self, name: str) -> str | None:
+        """The target string a variant points at, or None when there is no such variant."""
+        ...
+
+
+@dataclass(frozen=True)
+class Route:
+    """One alias of strata.yaml: ``targets`` in order, or an ``experiment`` choosing them."""
+
+    name: str
+    targets: tuple[Target, ...] = ()
+    policy: RoutePolicy = field(default_factory=RoutePolicy)
+    experiment: Experiment | None = None
+
+
+class RouteStage:
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        variants: VariantResolver | None = None,
+        default_policy: RoutePolicy | None = None,
+    ) -> None:
+        self._routes = dict(routes)
+        self._variants = variants
+        self._default = default_policy or RoutePolicy()
+
+    @property
+    def aliases(self) -> list[str]:
+        return sorted(self._routes)
+
+    def experiment(self, alias: str) -> Experiment | None:
+        route = self._routes.get(alias)
+        return route.experiment if route else None
+
+    def plan(self, call: Call) -> Plan:
+        route = self._routes.get(call.model)
+        if route is None:
+            if not looks_like_target(call.model):
+                raise NotFound(
+                    f"unknown model {call.model!r}; known aliases: {', '.join(self.aliases)} "
+                    "(or name a target such as bedrock:<modelId> or local:<base>)",
+                    param="model",
+                )
+            target = parse_target(call.model)
+            return Plan(None, (target,), self._default, self.resolve)
+        if route.experiment is None:
+            return Plan(route.name, route.targets, route.policy, self.resolve)
+        arm = route.experiment.choose(unit_of(call, route.experiment))
+        return Plan(route.name, arm.targets, route.policy, self.resolve, variant=arm.name)
+
+    def resolve(self, target: Target) -> Target:
+        seen = 0
+        while target.kind == "variant":
+            seen += 1
+            found = self._variants.resolve(target.model) if self._variants else None
+            if found is None or seen > MAX_VARIANT_DEPTH:
+                raise NotFound(f"unknown variant {target.model!r}", param="model")
+            target = parse_target(found)
+        return target
+
+
+def unit_of(call: Call, experiment: Experiment) -> str:
+    """What an experiment is sticky by: the API key, the caller's user id (else the key), or
+    each request on its own."""
+    if experiment.sticky_by == "request":
+        return call.request_id
+    key = f"key:{call.principal.tenant}/{call.principal.key_id}"
+    if experiment.sticky_by == "user" and call.hints.user:
+        return f"user:{call.principal.tenant}/{call.hints.user}"
+    return key

@@ -1,0 +1,127 @@
+"""What both surfaces do around the pipeline: request ids, caller hints, response headers, and
+a streaming response that always tells the pipeline when the client is gone."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from gateway.errors import InvalidRequest, StrataError
+from gateway.logs import code_location
+from gateway.pipeline.call import Call, Hints, Surface, new_request_id
+
+log = logging.getLogger("strata.surface")
+
+TIMEOUT_HEADER = "x-strata-timeout-ms"
+_MAX_TIMEOUT_MS = 3_600_000
+
+
+@dataclass
+class Exchange:
+    """One HTTP request's id and, once the surface has built it, its Call."""
+
+    request_id: str
+    surface: Surface
+    call: Call | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {"x-strata-request-id": self.request_id}
+        if self.surface == "bedrock":
+            # What boto3 reads into ResponseMetadata.RequestId.
+            headers["x-amzn-RequestId"] = self.request_id
+        if self.call is not None:
+            outcome = self.call.outcome
+            if outcome.target is not None:
+                headers["x-strata-target"] = str(outcome.target)
+            if outcome.variant is not None:
+                headers["x-strata-variant"] = outcome.variant
+            headers["x-strata-attempts"] = str(outcome.attempts)
+            headers["x-strata-overhead-ms"] = f"{outcome.overhead_ms(self.call.started):.2f}"
+        return headers
+
+
+Endpoint = Callable[[Request, Exchange], Awaitable[Response]]
+
+
+def endpoint(surface: Surface, handler: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    """Give ``handler`` a request id; errors leave with it (and the outcome's headers) too."""
+
+    async def run(request: Request) -> Response:
+        exchange = Exchange(new_request_id(), surface)
+        try:
+            return await handler(request, exchange)
+        except StrataError as exc:
+            exc.response_headers.update(exchange.headers())
+            raise
+        except Exception as exc:
+            # Type and code location only: a message or traceback can quote request data.
+            log.error(
+                "unhandled %s in request %s at %s",
+                type(exc).__name__,
+                exchange.request_id,
+                code_location(exc),
+            )
+            error = StrataError("internal error")
+            error.response_headers.update(exchange.headers())
+            raise error from None
+
+    return run
+
+
+def hints(request: Request, user: str | None = None) -> Hints:
+    """``x-strata-user`` (else the OpenAI ``user`` field), ``x-strata-timeout-ms``,
+    ``x-strata-cache``."""
+    raw = request.headers.get(TIMEOUT_HEADER)
+    timeout_ms = None
+    if raw is not None:
+        if not raw.strip().isdigit() or not 1 <= int(raw) <= _MAX_TIMEOUT_MS:
+            raise InvalidRequest(
+                f"{TIMEOUT_HEADER}: must be a whole number of milliseconds from 1 to "
+                f"{_MAX_TIMEOUT_MS}",
+                param=TIMEOUT_HEADER,
+            )
+        timeout_ms = int(raw)
+    return Hints(
+        user=request.headers.get("x-strata-user") or user,
+        timeout_ms=timeout_ms,
+        cache=request.headers.get("x-strata-cache"),
+    )
+
+
+def caller_deadline(call: Call) -> None:
+    if call.hints.timeout_ms is not None:
+        call.deadline = call.started + call.hints.timeout_ms / 1000
+
+
+class ClosingStream(StreamingResponse):
+    """A StreamingResponse that calls ``on_close`` when it ends in any way, shielded from the
+    cancellation a client disconnect brings, so the upstream stream is closed and the call
+    settled at once rather than when the garbage collector finds the generator."""
+
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        *,
+        on_close: Callable[[], Awaitable[None]],
+        media_type: str,
+        headers: dict[str, str],
+    ) -> None:
+        super().__init__(content, media_type=media_type, headers=headers)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._on_close()
+
+
+def plain(content: bytes, headers: dict[str, str], media_type: str) -> Response:
+    return Response(content, media_type=media_type, headers=headers)

@@ -1,0 +1,51 @@
+"""Running the app under uvicorn: the socket bound first, then the server with its guards."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+from gateway.conn_guard import ConnectionGuard
+from gateway.settings import Settings
+
+log = logging.getLogger("strata.serve")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; OSError (port busy, bad address) at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def server(app: FastAPI, settings: Settings) -> uvicorn.Server:
+    guard = ConnectionGuard(settings.header_timeout_s, settings.max_waiting_connections)
+    config = uvicorn.Config(
+        guard.app(app),
+        log_config=None,
+        access_log=False,
+        loop="auto",
+        http=guard.protocol(AutoHTTPProtocol),
+        lifespan="on",
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=10,
+    )
+    return uvicorn.Server(config)
+
+
+def run(app: FastAPI, settings: Settings, sock: socket.socket) -> None:
+    host, port = sock.getsockname()[:2]
+    log.info("listening on http://%s:%d", host, port)
+    server(app, settings).run(sockets=[sock])
