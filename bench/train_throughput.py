@@ -1,25 +1,35 @@
-"""Tokens/s of ``strata train lora`` (packed rows) vs a plain Hugging Face Trainer + peft baseline.
+"""Tokens/s of ``strata train lora`` (packed rows) against Hugging Face Trainer + peft, honestly.
 
-Both train the same LoRA (same base model, data, steps and about the same real tokens per step);
-the baseline pads every batch to its longest example, as ``DataCollatorForSeq2Seq`` does. Each
-side runs in its own subprocess so that peak memory is measured separately. Prints one table and
-the ratio; ``--json`` writes the figures too.
+Four sides train the same LoRA (r=16 on all linear layers) on the same data for the same number
+of steps with about the same real tokens per step: ours (packed rows), and HF Trainer padded to
+the longest example, with ``group_by_length``, and padding-free with
+``DataCollatorWithFlattening``. Each run is its own subprocess (separate peak memory, no warm
+caches shared); rounds interleave the sides, rotating their order, so drift in machine load hits
+every side alike. Every side is timed the same way (see ``bench._train_sides``): wall and CPU
+from model load to saved adapter. Medians with min-max over the rounds are printed, the ratios
+per round too, and the load average before and after (the machine may be shared).
 
-    python -m bench.train_throughput [--steps 60] [--device cpu|cuda] [--base builtin|DIR]
+    python -m bench.train_throughput [--runs 3] [--steps 40] [--device cpu|cuda] [--base DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench._train_sides import HF_SIDES, run_hf, run_ours
+
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
+SIDES = ("ours", *HF_SIDES)
 
 
 def make_data(path: Path, count: int, seed: int) -> None:
@@ -30,104 +40,6 @@ def make_data(path: Path, count: int, seed: int) -> None:
             size = int(rng.lognormvariate(3.0, 0.8))
             word = "".join(rng.choice(LETTERS) for _ in range(max(3, min(120, size))))
             handle.write(json.dumps({"prompt": f"Copy: {word}", "completion": word}) + "\n")
-
-
-def _peak(device: str) -> dict[str, float]:
-    from adapters_local.training.report import peak_memory_mb
-
-    return peak_memory_mb(device)
-
-
-def run_ours(args: argparse.Namespace, data: Path, out: Path) -> dict[str, Any]:
-    from adapters_local.training.loop import train
-    from adapters_local.training.settings import LoraOptions, TrainSettings
-
-    settings = TrainSettings(
-        method="lora",
-        base=args.base,
-        data=data,
-        out=out,
-        lora=LoraOptions(rank=8, alpha=16, targets=("q_proj", "v_proj")),
-        steps=args.steps,
-        lr=1e-3,
-        row_len=args.row_len,
-        rows_per_step=args.rows_per_step,
-        log_every=10**9,
-        device=args.device,
-        threads=args.threads,
-    )
-    report = train(settings)
-    return {
-        "tokens_per_second": report["tokens_per_second"],
-        "seconds": report["train_wall_seconds"],
-        "real_tokens": report["tokens_trained"],
-        "padding_fraction": report["padding_fraction"],
-        "peak_memory_mb": _peak(report_device(args.device)),
-    }
-
-
-def report_device(device: str | None) -> str:
-    from adapters_local.models.loading import pick_device
-
-    return pick_device(device)
-
-
-def run_hf(args: argparse.Namespace, data: Path, out: Path) -> dict[str, Any]:
-    import time
-
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
-
-    from adapters_local.data.chat_format import training_example
-    from adapters_local.data.records import read_jsonl
-    from adapters_local.models.loading import load_model, load_tokenizer, resolve_base
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = report_device(args.device)
-    base = resolve_base(args.base)
-    tokenizer = load_tokenizer(base)
-    tokenizer.padding_side = "right"
-    examples = [training_example(tokenizer, r.messages, r.answer) for r in read_jsonl(data)]
-    rows = [{"input_ids": list(e.input_ids), "labels": list(e.labels)} for e in examples]
-    model = get_peft_model(
-        load_model(base, device),
-        LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
-    )
-    training_args = TrainingArguments(
-        output_dir=str(out),
-        per_device_train_batch_size=args.hf_batch,
-        max_steps=args.steps,
-        learning_rate=1e-3,
-        logging_steps=10**9,
-        save_strategy="no",
-        report_to=[],
-        disable_tqdm=True,
-        use_cpu=not device.startswith("cuda"),
-        bf16=device.startswith("cuda"),
-        dataloader_num_workers=0,
-        seed=0,
-    )
-    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
-    seen: list[int] = []
-
-    def collate(batch: list[dict[str, Any]]) -> Any:
-        seen.append(sum(len(b["input_ids"]) for b in batch))
-        return collator(batch)
-
-    trainer = Trainer(model=model, args=training_args, train_dataset=rows, data_collator=collate)
-    started = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - started
-    real = sum(seen[: args.steps])
-    return {
-        "tokens_per_second": round(real / seconds, 1),
-        "seconds": round(seconds, 2),
-        "real_tokens": real,
-        "padding_fraction": None,
-        "peak_memory_mb": _peak(device),
-    }
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -148,12 +60,74 @@ def _spawn(side: str, args: argparse.Namespace, data: Path) -> dict[str, Any]:
     if done.returncode or not lines:
         raise SystemExit(f"{side} run failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
+    result["tokens_per_s"] = result["real_tokens"] / result["wall_s"]
+    result["tokens_per_cpu_s"] = result["real_tokens"] / result["cpu_s"]
+    result["steps_tokens_per_s"] = result["real_tokens"] / max(result["steps_wall_s"], 1e-9)
     return result
 
 
+def spread(values: Sequence[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def summarize(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    keys = ("tokens_per_s", "tokens_per_cpu_s", "steps_tokens_per_s", "wall_s", "cpu_s")
+    sides = {
+        side: {
+            **{k: spread([r[side][k] for r in rounds]) for k in (*keys, "peak_rss_mb")},
+            "real_tokens": spread([r[side]["real_tokens"] for r in rounds]),
+            "padding_fraction": spread([r[side]["padding_fraction"] for r in rounds]),
+        }
+        for side in SIDES
+    }
+    ratios = {
+        side: {
+            k: spread([r["ours"][k] / r[side][k] for r in rounds])
+            for k in ("tokens_per_s", "tokens_per_cpu_s", "steps_tokens_per_s")
+        }
+        for side in HF_SIDES
+    }
+    return {"sides": sides, "ratios": ratios}
+
+
+def _cell(s: dict[str, float], fmt: str = "{:,.0f}") -> str:
+    return f"{fmt.format(s['median'])} [{fmt.format(s['min'])}-{fmt.format(s['max'])}]"
+
+
+def render(summary: dict[str, Any], runs: int, loads: tuple[Any, Any]) -> str:
+    lines = [f"median [min-max] over {runs} interleaved runs per side", ""]
+    header = f"{'':24}" + "".join(f"{s:>26}" for s in SIDES)
+    lines.append(header)
+    rows = (
+        ("tokens/s (wall)", "tokens_per_s", "{:,.0f}"),
+        ("tokens/CPU-s", "tokens_per_cpu_s", "{:,.0f}"),
+        ("tokens/s (steps only)", "steps_tokens_per_s", "{:,.0f}"),
+        ("wall s", "wall_s", "{:.1f}"),
+        ("CPU s", "cpu_s", "{:.1f}"),
+        ("real tokens", "real_tokens", "{:,.0f}"),
+        ("padding fraction", "padding_fraction", "{:.2f}"),
+        ("peak RSS MB", "peak_rss_mb", "{:,.0f}"),
+    )
+    for label, key, fmt in rows:
+        cells = "".join(f"{_cell(summary['sides'][s][key], fmt):>26}" for s in SIDES)
+        lines.append(f"{label:24}{cells}")
+    lines.append("")
+    for side, description in HF_SIDES.items():
+        r = summary["ratios"][side]
+        lines.append(
+            f"ours / {side}: wall {_cell(r['tokens_per_s'], '{:.2f}x')}, "
+            f"CPU {_cell(r['tokens_per_cpu_s'], '{:.2f}x')}, "
+            f"steps {_cell(r['steps_tokens_per_s'], '{:.2f}x')}  ({description})"
+        )
+    before, after = loads
+    lines.append(f"load average before {before}, after {after} ({os.cpu_count()} CPUs)")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=60)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="interleaved runs per side")
+    parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--base", default="builtin")
     parser.add_argument("--examples", type=int, default=2000)
     parser.add_argument("--hf-batch", type=int, default=16)
@@ -162,12 +136,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default=None)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--side", choices=["ours", "hf"], default=None)
+    parser.add_argument("--side", choices=SIDES, default=None)
     parser.add_argument("--data", default=None)
     args = parser.parse_args(argv)
     if args.side:
         _child(args)
         return
+    if args.runs < 3:
+        parser.error("--runs must be at least 3 (a median of fewer says little)")
+    loads_before = tuple(round(x, 2) for x in os.getloadavg())
+    rounds: list[dict[str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "data.jsonl"
         make_data(data, args.examples, seed=0)
@@ -175,18 +153,16 @@ def main(argv: list[str] | None = None) -> None:
             # About as many real tokens per step as the baseline's batches hold.
             mean_tokens = _mean_tokens(args.base, data)
             args.rows_per_step = max(1, round(args.hf_batch * mean_tokens / args.row_len))
-        hf = _spawn("hf", args, data)
-        ours = _spawn("ours", args, data)
-    ratio = ours["tokens_per_second"] / hf["tokens_per_second"]
-    print(f"{'':24}{'strata train lora':>20}{'HF Trainer + peft':>20}")
-    for key in ("tokens_per_second", "real_tokens", "seconds"):
-        print(f"{key:24}{ours[key]!s:>20}{hf[key]!s:>20}")
-    for key, value in ours["peak_memory_mb"].items():
-        print(f"{'peak ' + key:24}{value!s:>20}{hf['peak_memory_mb'][key]!s:>20}")
-    print(f"padding fraction (ours, packed): {ours['padding_fraction']}")
-    print(f"throughput ratio (ours / HF): {ratio:.2f}x  (goal >= 1.3x)")
+        for index in range(args.runs):
+            order = SIDES[index % len(SIDES) :] + SIDES[: index % len(SIDES)]
+            rounds.append({side: _spawn(side, args, data) for side in order})
+            print(f"round {index + 1}/{args.runs} done ({', '.join(order)})", flush=True)
+    loads_after = tuple(round(x, 2) for x in os.getloadavg())
+    summary = summarize(rounds)
+    print(render(summary, args.runs, (loads_before, loads_after)))
     if args.json:
-        args.json.write_text(json.dumps({"ours": ours, "hf": hf, "ratio": ratio}, indent=2))
+        report = {"rounds": rounds, **summary, "load_average": [loads_before, loads_after]}
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def _mean_tokens(base: str, data: Path) -> float:

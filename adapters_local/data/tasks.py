@@ -7,10 +7,13 @@ whole data set.
 
 from __future__ import annotations
 
+import argparse
 import codecs
+import json
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -99,3 +102,29 @@ def item_stream(
 def to_jsonl_record(item: Item) -> dict[str, str]:
     """Bedrock's prompt/completion format, so the same file feeds local and Bedrock training."""
     return {"prompt": item.prompt, "completion": item.answer}
+
+
+def write_task_files(task: str, out: Path, train: int = 2500, test: int = 100) -> tuple[Path, Path]:
+    """``out/train.jsonl`` and ``out/test.jsonl``; no test word appears in the training file."""
+    held_out = make_items([NEW_TASKS[task]], test, seed=99)
+    items = make_items([NEW_TASKS[task]], train, seed=1, exclude=words_of(held_out))
+    out.mkdir(parents=True, exist_ok=True)
+    paths = out / "train.jsonl", out / "test.jsonl"
+    for path, chunk in zip(paths, (items, held_out), strict=True):
+        path.write_text("".join(json.dumps(to_jsonl_record(i)) + "\n" for i in chunk))
+    return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Write a synthetic task as Bedrock JSONL.")
+    parser.add_argument("task", choices=sorted(NEW_TASKS))
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--train", type=int, default=2500)
+    parser.add_argument("--test", type=int, default=100)
+    args = parser.parse_args(argv)
+    train, test = write_task_files(args.task, args.out, args.train, args.test)
+    print(f"wrote {args.train} examples to {train} and {args.test} to {test}")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,14 @@ A LoRA merge changes weights, never the architecture, so the base's own config.j
 files are kept (plus the keys a transformers 4.x loader needs; see ``compat``) rather than what
 transformers 5 would write. The result then goes through the same import checks as
 ``strata customize import``.
+
+The chat template is written once, inside tokenizer_config.json: Bedrock reads a template from
+chat_template.jinja, chat_template.json or tokenizer_config.json, and a separate file silently
+wins over the embedded one (AWS, "Handling Custom Chat Templates and Tokenizers",
+https://docs.aws.amazon.com/bedrock/latest/userguide/custom-chat-templates-tokenizers.html), so two
+copies that drift apart would serve a template nobody tested. The embedded field is the one every
+transformers 4.x loader reads. The template kept is the one Bedrock's precedence would pick from
+the base folder.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from adapters_local.bottleneck.config import is_bottleneck_folder
 from adapters_local.models.compat import DTYPE_NAMES, config_for_4x, tokenizer_config_for_4x
@@ -24,9 +33,8 @@ TOKENIZER_FILES = (
     "added_tokens.json",
     "vocab.json",
     "merges.txt",
-    "chat_template.jinja",
-    "chat_template.json",
 )
+TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json")
 
 
 class ExportError(ValueError):
@@ -85,9 +93,23 @@ def _write_base_files(base: Path, out: Path, dtype_name: str) -> None:
         if (base / name).is_file():
             shutil.copyfile(base / name, out / name)
     tokenizer_config = base / "tokenizer_config.json"
-    if tokenizer_config.is_file():
-        data = tokenizer_config_for_4x(json.loads(tokenizer_config.read_text()))
+    data = json.loads(tokenizer_config.read_text()) if tokenizer_config.is_file() else {}
+    template = base_chat_template(base, data)
+    if template is not None:
+        data["chat_template"] = template
+    if data:
+        data = tokenizer_config_for_4x(data)
         (out / "tokenizer_config.json").write_text(json.dumps(data, indent=2) + "\n")
+
+
+def base_chat_template(base: Path, tokenizer_config: dict[str, Any]) -> Any:
+    """The base's chat template as Bedrock would pick it: a separate file before the embedded
+    field. A string, or a list of named templates (chat_template.json may hold either)."""
+    if (base / "chat_template.jinja").is_file():
+        return (base / "chat_template.jinja").read_text()
+    if (base / "chat_template.json").is_file():
+        return json.loads((base / "chat_template.json").read_text()).get("chat_template")
+    return tokenizer_config.get("chat_template")
 
 
 def _check(out: Path) -> ExportResult:

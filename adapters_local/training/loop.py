@@ -11,11 +11,13 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from adapters_local.data.records import file_sha256, read_jsonl
+from adapters_local.data.records import Record, file_sha256, read_jsonl
+from adapters_local.data.splits import Splits, make_splits
 from adapters_local.models.loading import load_model, load_tokenizer, pick_device, resolve_base
 from adapters_local.training import checkpoint as ckpt
 from adapters_local.training.batches import (
@@ -34,8 +36,10 @@ from adapters_local.training.distributed import (
 )
 from adapters_local.training.methods import Trainable, attach
 from adapters_local.training.progress import TrainingProgress
+from adapters_local.training.recipes import eval_every, resolve
 from adapters_local.training.report import build_report, peak_memory_mb, write_report
-from adapters_local.training.settings import TrainSettings
+from adapters_local.training.settings import TrainRequest, TrainSettings
+from adapters_local.training.summary import print_summary
 
 
 @dataclass
@@ -47,16 +51,24 @@ class _Run:
     trainable: Trainable
     train: PackedData
     eval: PackedData | None
+    test: list[Record]
+    splits: Splits
     total_steps: int
+    eval_every: int
+    base_parameters: int
     fingerprint: dict[str, Any]
 
 
 def train(
-    settings: TrainSettings, *, resume: bool = False, console: Console | None = None
+    settings: TrainSettings | TrainRequest,
+    *,
+    resume: bool = False,
+    console: Console | None = None,
 ) -> dict[str, Any]:
     """Train, save the adapter into ``settings.out`` and return the report (also report.json).
 
-    On KeyboardInterrupt the adapter and a checkpoint are saved first, then it propagates.
+    A ``TrainRequest`` is completed from the recipe for the base's size first. On
+    KeyboardInterrupt the adapter and a checkpoint are saved first, then it propagates.
     """
     import torch
 
@@ -66,31 +78,45 @@ def train(
     world = init_world(pick_device(settings.device))
     try:
         run = _prepare(settings, world, resume)
+        if world.is_main and console is not None:
+            print_summary(console, run.settings, _facts(run))
         return _train(run, resume, console)
     finally:
         close_world(world)
 
 
-def _prepare(settings: TrainSettings, world: World, resume: bool) -> _Run:
-    device = pick_device(settings.device)
+def _prepare(request: TrainSettings | TrainRequest, world: World, resume: bool) -> _Run:
+    device = pick_device(request.device)
     if world.size > 1 and device.startswith("cuda"):
         device = f"cuda:{world.local_rank}"
-    base = resolve_base(settings.base)
+    base = resolve_base(request.base)
     tokenizer = load_tokenizer(base)
-    records = read_jsonl(settings.data)
-    eval_records = read_jsonl(settings.eval_data) if settings.eval_data else None
-    train_data = pack_records(tokenizer, records, settings.row_len)
-    eval_data = pack_records(tokenizer, eval_records, settings.row_len) if eval_records else None
+    records = read_jsonl(request.data)
+    eval_records = read_jsonl(request.eval_data) if request.eval_data else None
+    test_records = read_jsonl(request.test_data) if request.test_data else None
+    model = load_model(base, device)
+    parameters = sum(p.numel() for p in model.parameters())
+    settings = request if isinstance(request, TrainSettings) else resolve(request, parameters)
+    names = (request.data.name, _name(request.eval_data), _name(request.test_data))
+    splits = make_splits(
+        records, eval_records, test_records, holdout=settings.holdout, seed=settings.seed,
+        names=names,
+    )  # fmt: skip
+    train_data = pack_records(tokenizer, splits.train, settings.row_len)
+    eval_data = (
+        pack_records(tokenizer, splits.validation, settings.row_len) if splits.validation else None
+    )
     per_epoch = steps_per_epoch(train_data, settings.rows_per_step, world.size)
     total = settings.steps or max(1, math.ceil(settings.epochs * per_epoch))
     fingerprint = {
         **settings.hyper_parameters(),
         "data_sha256": file_sha256(settings.data),
         "eval_sha256": file_sha256(settings.eval_data) if settings.eval_data else None,
+        "test_sha256": file_sha256(settings.test_data) if settings.test_data else None,
         "world_size": world.size,
     }
-    model = load_model(base, device)
-    if device.startswith("cuda"):
+    checkpointing = settings.gradient_checkpointing
+    if checkpointing or (checkpointing is None and device.startswith("cuda")):
         # Recompute activations in backward: memory for longer rows / more rows per step.
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
@@ -99,8 +125,28 @@ def _prepare(settings: TrainSettings, world: World, resume: bool) -> _Run:
         raise ckpt.ResumeError(f"no checkpoint to resume in {ckpt.checkpoint_dir(settings.out)}")
     trainable = attach(model, settings, resume_from)
     return _Run(
-        settings, world, device, tokenizer, trainable, train_data, eval_data, total, fingerprint
-    )
+        settings, world, device, tokenizer, trainable, train_data, eval_data,
+        splits.test[: settings.max_eval_items], splits, total, eval_every(settings, total),
+        parameters, fingerprint,
+    )  # fmt: skip
+
+
+def _name(path: Path | None) -> str:
+    return path.name if path else ""
+
+
+def _facts(run: _Run) -> dict[str, str]:
+    """What the run found out for itself, for the summary printed at its start."""
+    splits = run.splits
+    return {
+        "base parameters": f"{run.base_parameters:,}",
+        "device": run.device,
+        "train examples": f"{len(splits.train):,} in {len(run.train.rows):,} packed rows",
+        "validation (picks the checkpoint)": f"{len(splits.validation):,}: "
+        + splits.validation_source,
+        "test (exact match)": f"{len(run.test):,}: {splits.test_source}",
+        "steps": f"{run.total_steps:,}, evaluating every {run.eval_every}",
+    }
 
 
 def _schedule(settings: TrainSettings, total: int) -> Any:
@@ -122,10 +168,11 @@ def _autocast(device: str) -> Any:
 
 
 def _loss(run: _Run, rows: list[Any]) -> Any:
+    """The loss of ``rows``; call it inside ``run.trainable.scope(len(rows))``."""
     input_ids, labels, positions = to_tensors(rows, run.device)
     # use_cache=False matters: with a cache object present transformers ignores the packed
     # position_ids and lets packed examples attend to each other.
-    with run.trainable.scope(len(rows)), _autocast(run.device):
+    with _autocast(run.device):
         return run.trainable.model(
             input_ids=input_ids, labels=labels, position_ids=positions, use_cache=False
         ).loss
@@ -142,7 +189,8 @@ def _eval_loss(run: _Run) -> float:
         for start in range(0, len(run.eval.rows), size):
             rows = run.eval.rows[start : start + size]
             targets = sum(sum(1 for t in r.labels[1:] if t != -100) for r in rows)
-            total += float(_loss(run, rows)) * targets
+            with run.trainable.scope(len(rows)):
+                total += float(_loss(run, rows)) * targets
             weight += targets
     run.trainable.model.train()
     return average_scalar(total / max(1, weight), run.world)
@@ -176,7 +224,7 @@ def _train(run: _Run, resume: bool, console: Console | None) -> dict[str, Any]:
                 last = state.step == run.total_steps
                 if state.step % settings.log_every == 0 or last:
                     state.train_curve.append((state.step, round(value, 5)))
-                if state.step % settings.eval_every == 0 or last:
+                if state.step % run.eval_every == 0 or last:
                     if run.eval is not None:
                         stopped_early = _evaluate(run, state, params, best, progress)
                     # With or without eval data: a killed (e.g. spot) run resumes from here.
@@ -207,8 +255,11 @@ def _step(
     import torch
 
     started = time.perf_counter()
-    loss = _loss(run, rows)
-    loss.backward()
+    # backward stays inside the adapter's scope: gradient checkpointing re-runs the forward
+    # during backward, and outside the scope that forward would skip the adapter (another graph).
+    with run.trainable.scope(len(rows)):
+        loss = _loss(run, rows)
+        loss.backward()
     if run.world.size > 1:
         targets = sum(sum(1 for t in r.labels[1:] if t != -100) for r in rows)
         average_gradients(params, run.world, weight=float(targets))
@@ -253,14 +304,22 @@ def _finish(
     run: _Run, state: ckpt.LoopState, stopped_early: bool, interrupted: bool
 ) -> dict[str, Any]:
     exact = None
-    if run.settings.eval_data and not interrupted:
+    if run.test and not interrupted:
         exact = _exact_match(run)
     report = build_report(
         settings=run.settings,
         fingerprint=run.fingerprint,
         state=state,
         train=run.train,
-        eval_exact_match=exact,
+        test_exact_match=exact,
+        held_out={
+            "validation": {
+                "source": run.splits.validation_source,
+                "examples": len(run.splits.validation),
+            },
+            "test": {"source": run.splits.test_source, "examples": len(run.test)},
+        },
+        base_parameters=run.base_parameters,
         peak_memory=peak_memory_mb(run.device),
         stopped_early=stopped_early,
         interrupted=interrupted,
@@ -275,11 +334,9 @@ def _finish(
 def _exact_match(run: _Run) -> float:
     from adapters_local.training.evaluate import Reference, exact_match
 
-    assert run.settings.eval_data is not None
-    records = read_jsonl(run.settings.eval_data)[: run.settings.max_eval_items]
-    refs = [Reference(r.messages, r.answer) for r in records]
+    refs = [Reference(r.messages, r.answer) for r in run.test]
     longest = max(
-        len(run.tokenizer(r.answer, add_special_tokens=False)["input_ids"]) for r in records
+        len(run.tokenizer(r.answer, add_special_tokens=False)["input_ids"]) for r in run.test
     )
     run.trainable.model.eval()
     with run.trainable.scope(len(refs)):

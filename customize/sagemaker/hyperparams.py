@@ -40,13 +40,22 @@ def canonical(name: str) -> str:
 def to_hyperparameters(kwargs: dict[str, Any]) -> dict[str, str]:
     """The trainer's settings (the CLI's keyword arguments for TrainSettings) as strings."""
     out: dict[str, str] = {"method": str(kwargs["method"]), "base": str(kwargs["base"])}
-    if kwargs["method"] == "lora":
-        lora = kwargs["lora"]
-        out.update(rank=str(lora.rank), alpha=str(lora.alpha), dropout=str(lora.dropout))
-        out["targets"] = ",".join(lora.targets)
-    else:
-        bottleneck = kwargs["bottleneck"]
-        out.update(style=bottleneck.style, reduction_factor=str(bottleneck.reduction_factor))
+    if "lora" in kwargs or "bottleneck" in kwargs:  # TrainSettings keyword arguments
+        if kwargs["method"] == "lora":
+            lora = kwargs["lora"]
+            out.update(rank=str(lora.rank), alpha=str(lora.alpha), dropout=str(lora.dropout))
+            out["targets"] = ",".join(lora.targets)
+        else:
+            bottleneck = kwargs["bottleneck"]
+            out.update(style=bottleneck.style, reduction_factor=str(bottleneck.reduction_factor))
+    else:  # the CLI's TrainRequest fields: only what the user set
+        for key in ("rank", "alpha", "dropout", "style", "reduction_factor"):
+            if kwargs.get(key) is not None:
+                out[key] = str(kwargs[key])
+        if kwargs.get("targets"):
+            out["targets"] = ",".join(kwargs["targets"])
+        if "rank" in out and "alpha" not in out:  # as adapters_local.training.recipes.resolve
+            out["alpha"] = str(2 * int(kwargs["rank"]))
     for key in LOOP_KEYS:
         if kwargs.get(key) is not None:
             out[key] = str(kwargs[key])

@@ -27,11 +27,22 @@ class TaskData:
 class Trained:
     folder: Path
     report: dict[str, Any]
+    output: str = ""  # what the CLI printed, when trained through it
 
 
 def _write(path: Path, items: list[Item]) -> Path:
     path.write_text("".join(json.dumps(to_jsonl_record(i)) + "\n" for i in items))
     return path
+
+
+def scored_split(data: TaskData, seed: int = 0) -> list[Any]:
+    """The half of ``data.eval`` that a run given ``--eval data.eval`` scores (as References)."""
+    from adapters_local.data.records import read_jsonl
+    from adapters_local.data.splits import make_splits
+    from adapters_local.training.evaluate import Reference
+
+    splits = make_splits([], read_jsonl(data.eval), None, holdout=0.1, seed=seed, names=("",) * 3)
+    return [Reference(r.messages, r.answer) for r in splits.test]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -60,28 +71,17 @@ def task_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TaskData]:
 
 
 def _train_lora(data: TaskData, out: Path) -> Trained:
-    from adapters_local.training.loop import train
-    from adapters_local.training.settings import LoraOptions, TrainSettings
+    """``strata train lora`` with its defaults: no hyper-parameter flags at all.
 
-    settings = TrainSettings(
-        method="lora",
-        base="builtin",
-        data=data.train,
-        eval_data=data.eval,
-        out=out,
-        lora=LoraOptions(
-            rank=16,
-            alpha=32,
-            targets=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
-        ),
-        steps=150,
-        lr=5e-3,
-        row_len=256,
-        rows_per_step=4,
-        eval_every=50,
-        warmup_steps=10,
-    )
-    return Trained(out, train(settings))
+    The checkpoint is picked on 10% carved from the training file; ``--test`` scores it."""
+    from typer.testing import CliRunner
+
+    from adapters_local.cli import train_app
+
+    args = ["lora", "--data", str(data.train), "--test", str(data.eval), "--out", str(out)]
+    result = CliRunner().invoke(train_app, args)
+    assert result.exit_code == 0, result.output
+    return Trained(out, json.loads((out / "report.json").read_text()), result.output)
 
 
 @pytest.fixture(scope="session")

@@ -32,12 +32,16 @@ def _batch(tokenizer: Any, prompts: list[str]) -> Any:
     return torch.tensor([r + [tokenizer.pad_token_id] * (width - len(r)) for r in rows])
 
 
-@pytest.fixture(scope="module")
-def exported_fp32(lora_rot13: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("export") / "fp32"
-    result = export_merged("builtin", lora_rot13.folder, out, "fp32")
+def _export(lora: Any, factory: pytest.TempPathFactory, dtype: str) -> Path:
+    out = factory.mktemp("export") / dtype
+    result = export_merged("builtin", lora.folder, out, dtype)
     assert result.ok, result.problems
     return out
+
+
+@pytest.fixture(scope="module")
+def exported_fp32(lora_rot13: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _export(lora_rot13, tmp_path_factory, "fp32")
 
 
 def test_merged_logits_match_the_adapter(
@@ -172,3 +176,47 @@ def test_gateway_serves_an_exported_folder_as_its_local_model(
         ]
     # The merged rot13 adapter is now the base model itself: no adapter is named.
     assert sum(a == i.answer for a, i in zip(answers, items, strict=True)) >= 9
+
+
+@pytest.fixture(scope="module")
+def exported_bf16(lora_rot13: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _export(lora_rot13, tmp_path_factory, "bf16")
+
+
+def test_bf16_export_names_one_dtype_and_loads_as_bf16(exported_bf16: Path) -> None:
+    """The base says float32; a loader reading either key must see the exported bfloat16."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    assert json.loads((BUILTIN_DIR / "config.json").read_text())["dtype"] == "float32"
+    config = json.loads((exported_bf16 / "config.json").read_text())
+    assert config["dtype"] == config["torch_dtype"] == "bfloat16"
+    model: Any = AutoModelForCausalLM.from_pretrained(str(exported_bf16), dtype="auto")
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+
+
+def test_exported_tokenizer_feeds_generate_directly(exported_bf16: Path) -> None:
+    """4.x tokenizers add token_type_ids unless the config names the model's inputs."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = json.loads((exported_bf16 / "tokenizer_config.json").read_text())
+    assert config["model_input_names"] == ["input_ids", "attention_mask"]
+    tokenizer = AutoTokenizer.from_pretrained(str(exported_bf16))
+    inputs = tokenizer(["Encode: abc"], return_tensors="pt")
+    assert set(inputs) == {"input_ids", "attention_mask"}
+    model: Any = AutoModelForCausalLM.from_pretrained(str(exported_bf16))
+    out = model.generate(**inputs, max_new_tokens=2, do_sample=False)
+    assert out.shape[1] == inputs["input_ids"].shape[1] + 2
+
+
+def test_chat_template_is_shipped_once_and_unchanged(exported_bf16: Path) -> None:
+    """AWS: a separate template file silently wins over the embedded one; keep a single copy."""
+    config = json.loads((exported_bf16 / "tokenizer_config.json").read_text())
+    assert not (exported_bf16 / "chat_template.jinja").exists()
+    assert not (exported_bf16 / "chat_template.json").exists()
+    base_template = (BUILTIN_DIR / "chat_template.jinja").read_text()
+    assert config["chat_template"] == base_template
+    conversation = [{"role": "user", "content": "Encode: abc"}]
+    exported = load_tokenizer(exported_bf16).apply_chat_template(conversation, tokenize=False)
+    base = load_tokenizer(BUILTIN_DIR).apply_chat_template(conversation, tokenize=False)
+    assert exported == base

@@ -108,14 +108,15 @@ def test_the_request_is_exactly_right_and_the_job_is_followed_to_completion(
         "CompressionType": "NONE",
     }
     hps = job["HyperParameters"]
-    assert {k: hps[k] for k in ("method", "base", "rank", "alpha", "steps", "lr", "targets")} == {
+    # Only what the user set travels; unset targets are left to the job (no "targets" key).
+    assert "targets" not in hps
+    assert {k: hps[k] for k in ("method", "base", "rank", "alpha", "steps", "lr")} == {
         "method": "lora",
         "base": "builtin",
         "rank": "16",
-        "alpha": "16",
+        "alpha": "32",  # unset alpha follows the rank (2 x r), as in local training
         "steps": "20",
         "lr": "0.001",
-        "targets": "q_proj,v_proj",
     }
     assert hps["sagemaker_program"] == "entry.py"
     channels = {
