@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench._load import LOOPBACK
+from bench._load import LOOPBACK, wait_ready
 
 REPO = Path(__file__).resolve().parent.parent
 _TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
@@ -202,3 +202,18 @@ def has_library(pid: int, name: str) -> bool:
 
 def make_workdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="strata-bench-"))
+
+
+async def start_ready(
+    name: str, workdir: Path, config: Path, key: str, extra: dict[str, str]
+) -> tuple[Proc, int]:
+    """A `strata serve` on a free port with its own home, once `/readyz` says it is ready."""
+    home = workdir / f"{name}-home"
+    home.mkdir()
+    env = {**gateway_env(home, key), **extra}
+    port = free_port()
+    proc = start_gateway(strata_argv("direct", config, port), env, workdir / f"{name}.log", workdir)
+    if not await wait_ready(port, "/readyz", time.monotonic() + 90):
+        proc.stop()
+        raise RuntimeError(f"{name} gateway did not start:\n{proc.last_lines(8)}")
+    return proc, port

@@ -37,7 +37,7 @@ import orjson
 
 from bench import _figures as fig
 from bench import _procs as procs
-from bench._load import run, wait_ready
+from bench._load import run
 from bench._scenarios import MODEL_ID, Scenario, check_answer, converse_scenarios, openai_scenarios
 
 DEV_KEY = "sk-strata-bench-0123456789abcdef"
@@ -48,18 +48,8 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 async def start(
     name: str, workdir: Path, fake_port: int, extra: dict[str, str]
 ) -> tuple[procs.Proc, int]:
-    home = workdir / f"{name}-home"
-    home.mkdir()
     config = procs.write_gateway_config(workdir, fake_port, MODEL_ID)
-    env = {**procs.gateway_env(home, DEV_KEY), **extra}
-    port = procs.free_port()
-    proc = procs.start_gateway(
-        procs.strata_argv("direct", config, port), env, workdir / f"{name}.log", workdir
-    )
-    if not await wait_ready(port, "/readyz", time.monotonic() + 90):
-        proc.stop()
-        raise RuntimeError(f"{name} gateway did not start:\n{proc.last_lines(8)}")
-    return proc, port
+    return await procs.start_ready(name, workdir, config, DEV_KEY, extra)
 
 
 async def measure(proc: procs.Proc, scenarios: list[Scenario], args: argparse.Namespace) -> dict:

@@ -35,7 +35,6 @@ import orjson
 
 from bench import _figures as fig
 from bench import _procs as procs
-from bench._load import wait_ready
 
 KEY = "sk-strata-bench-0123456789abcdef"
 MODEL = "bench-model"
@@ -51,20 +50,6 @@ def _config(workdir: Path, fake_port: int) -> Path:
         encoding="utf-8",
     )
     return path
-
-
-async def _start(name: str, workdir: Path, config: Path, extra: dict[str, str]) -> tuple[Any, int]:
-    home = workdir / f"{name}-home"
-    home.mkdir()
-    env = {**procs.gateway_env(home, KEY), **extra}
-    port = procs.free_port()
-    proc = procs.start_gateway(
-        procs.strata_argv("direct", config, port), env, workdir / f"{name}.log", workdir
-    )
-    if not await wait_ready(port, "/readyz", time.monotonic() + 90):
-        proc.stop()
-        raise RuntimeError(f"{name} gateway did not start:\n{proc.last_lines(8)}")
-    return proc, port
 
 
 def _body(text: str, model: str | None = None) -> dict[str, Any]:
@@ -155,7 +140,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 },
             ),
         ):
-            proc, port = await _start(name, workdir, config, extra)
+            proc, port = await procs.start_ready(name, workdir, config, KEY, extra)
             gateways.append(proc)
             report[name] = {
                 "paths": await _paths(port, fake_port, args.requests, name),
