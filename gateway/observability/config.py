@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Strict(BaseModel):
@@ -36,3 +36,9 @@ class CloudWatchSection(_Strict):
     # mode api: the region (unset: bedrock.region, else STRATA_AWS_REGION) and endpoint.
     region: str | None = None
     endpoint_url: str | None = None
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        # YAML 1.1 reads a bare `off` as false: `mode: off` must mean what it says.
+        return "off" if value is False else value
