@@ -24,12 +24,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 from customize_fake_manage import ManageOps, NotFound
+
+from tests.fakes.loopback import LoopbackHTTPServer
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -74,7 +76,7 @@ class FakeState:
     log_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # jobs moto cannot hold
 
 
-class FakeBedrock(ManageOps):
+class FakeBedrock(ManageOps, LoopbackHTTPServer):
     def __init__(self, upstream: str | None = None, s3_endpoint: str | None = None) -> None:
         self.upstream = upstream
         self.s3_endpoint = s3_endpoint
@@ -82,21 +84,7 @@ class FakeBedrock(ManageOps):
         self.imports = Script()
         self.serving = Script()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FakeBedrock:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        LoopbackHTTPServer.__init__(self, self._handler_class())
 
     def reset(self) -> None:
         with self._lock:

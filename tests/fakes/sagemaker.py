@@ -21,11 +21,13 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+
+from tests.fakes.loopback import LoopbackHTTPServer
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -53,28 +55,14 @@ class Script:
     billable_seconds: int = 600
 
 
-class FakeSageMaker:
+class FakeSageMaker(LoopbackHTTPServer):
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.jobs: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.script = Script()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FakeSageMaker:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        LoopbackHTTPServer.__init__(self, self._handler())
 
     def reset(self) -> None:
         with self._lock:
