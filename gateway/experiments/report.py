@@ -55,7 +55,7 @@ def arms_of(experiment: Experiment, options: ReportOptions) -> tuple[str, str]:
 def report(db: Database, experiment: Experiment, options: ReportOptions) -> dict[str, Any]:
     rails = [stats.Guardrail.parse(g) for g in options.guardrails]
     control, candidate = arms_of(experiment, options)
-    rows = db.query(_ROWS, (experiment.alias, options.since))
+    rows = db.query(_ROWS, (experiment.name, options.since))
     nan = float("nan")
     by_arm: dict[str, list[tuple[float, float, float]]] = {name: [] for name in experiment.arms}
     rated: list[tuple[str, float]] = []  # (arm, outcome) in arrival order
@@ -111,7 +111,7 @@ def report(db: Database, experiment: Experiment, options: ReportOptions) -> dict
         min_samples=options.min_samples,
     )
     return {
-        "experiment": experiment.alias,
+        "experiment": experiment.name,
         "control": control,
         "candidate": candidate,
         "weights": experiment.weights,
