@@ -20,6 +20,14 @@ the gateway, the records in the ledger); promotion through ``PUT /admin/experime
 - ``sample_ratio``: ``chi2``, ``p_value``, ``mismatch`` (p < 0.001), ``expected`` counts
 - ``guardrails[]``: ``guardrail`` (as given), ``failed``, ``control``, ``candidate``,
   ``limit`` (the metric's values), ``detail``
+- ``alias``, ``status`` (``running`` | ``paused`` | ``stopped`` | ``promoted`` |
+  ``rolled_back``), ``metric`` (``feedback`` | ``grader:NAME``), ``ramp`` (``steps`` (the
+  candidate's percent per step), ``step`` (index now), ``every_s``; null unless ramping)
+- ``lineage[]``, oldest first: the candidate variant's registry stages (``stage`` such as
+  ``dataset``, ``training_job``, ``import_job``; ``ref``), ``variant`` (``ref``, ``target``),
+  ``experiment`` (``ref``, ``when``, ``actor``), then each decision (``stage`` ``ramp`` |
+  ``step`` | ``promote`` | ``rollback``, ``ref`` (its event), ``when``, ``actor`` (tenant/key
+  id, or ``gateway:ramp``), ``reason``, ``weights`` after it)
 """
 
 from __future__ import annotations
@@ -69,9 +77,10 @@ def _fmt(value: float | None, spec: str) -> str:
 def render(doc: dict[str, Any]) -> str:
     """The report as a few lines of text."""
     weights = " ".join(f"{k}={v:g}" for k, v in doc["weights"].items())
+    status = f"{doc['status']} on alias {doc['alias']}, " if "status" in doc else ""
     lines = [
         f"{doc['experiment']}: {doc['verdict']['text']}",
-        f"control {doc['control']}, candidate {doc['candidate']}; weights {weights}; "
+        f"{status}control {doc['control']}, candidate {doc['candidate']}; weights {weights}; "
         f"alpha {doc['alpha']}",
         "",
         f"{'arm':<14}{'n':>7}{'errors':>8}{'rated':>7}  {'outcome [CI]':<22}"
@@ -102,7 +111,15 @@ def render(doc: dict[str, Any]) -> str:
         lines.append(
             f"guardrail {g['guardrail']}: {'FAILED' if g['failed'] else 'ok'} ({g['detail']})"
         )
+    if doc.get("lineage"):
+        lines.append("lineage: " + " -> ".join(_step(s) for s in doc["lineage"]))
     return "\n".join(lines)
+
+
+def _step(step: dict[str, Any]) -> str:
+    if step["stage"] in ("ramp", "step", "promote", "rollback"):
+        return f"{step['stage']} ({step['when']}, {step['actor']}: {step['reason']})"
+    return f"{step['stage']} {step['ref']}"
 
 
 def _target(url: str | None, key: str | None) -> tuple[str, str]:

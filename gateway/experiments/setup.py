@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack
 from gateway.accounting.store import Database
 from gateway.config import GatewayConfig
 from gateway.errors import InvalidRequest
+from gateway.experiments.lineage import linker
 from gateway.experiments.service import Experiments
 from gateway.experiments.spec import CheckTarget, seeded_record
 from gateway.experiments.store import ExperimentRecord
@@ -66,4 +67,5 @@ async def open_experiments(
         seeds(config),
         target_checker(config, variants),
         refresh_s=settings.experiments_refresh_s,
+        lineage=linker(variants),
     )

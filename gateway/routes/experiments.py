@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.errors import InvalidRequest
+from gateway.experiments import lineage, store
 from gateway.experiments.feedback import FeedbackBody, rate
 from gateway.experiments.live import build
 from gateway.experiments.report import ReportOptions, report
@@ -20,6 +21,7 @@ from gateway.experiments.store import ExperimentRecord
 from gateway.http import json_response
 from gateway.routes.accounting import _accounting, _body
 from gateway.routes.admin import experiment_for
+from gateway.state import get_state
 
 
 async def feedback(request: Request) -> Response:
@@ -69,7 +71,17 @@ async def experiment_stats(request: Request) -> Response:
     except ValueError as exc:
         text = str(exc)  # names the option at fault: "control: …", "guardrail '…': …"
         raise InvalidRequest(text, param=text.split(":")[0].split(" ")[0]) from None
-    body |= {"alias": record.alias, "status": record.status, "metric": record.metric}
+    events = await asyncio.to_thread(store.events, accounting.db, record.name)
+    registry = get_state(request).variants
+    body |= {
+        "alias": record.alias,
+        "status": record.status,
+        "metric": record.metric,
+        "ramp": {"steps": record.ramp, "step": record.ramp_step, "every_s": record.step_every_s}
+        if record.ramping
+        else None,
+        "lineage": await asyncio.to_thread(lineage.chain, record, events, registry),
+    }
     return json_response(body)
 
 
