@@ -3,9 +3,17 @@ from strata.yaml, compare-and-set updates and the decision record."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from gateway.accounting.ledger import Ledger
 from gateway.accounting.store import Database
 from gateway.experiments import store
+from gateway.experiments.report import RatioWindow, ReportOptions, report, running_window
 from gateway.experiments.spec import seeded_record
+from gateway.pipeline.experiments import Arm, Experiment
+from tests.accounting.test_feedback_store import _record
 
 
 def test_seeding_is_idempotent_and_follows_edits(db: Database) -> None:
@@ -36,3 +44,41 @@ def test_seeding_is_idempotent_and_follows_edits(db: Database) -> None:
     # A stale version loses the compare-and-set and writes nothing.
     assert store.update(db, moved, {"status": "paused"}, store.Event("pause", "t/k")) is None
     assert [e["kind"] for e in store.events(db, "support")] == ["seed", "weights", "reseed"]
+
+
+def test_running_window_is_the_latest_stretch_of_constant_weights() -> None:
+    def event(ts: float, status: str, candidate: float) -> dict[str, object]:
+        return {"ts": ts, "status": status, "weights": {"c": 100 - candidate, "t": candidate}}
+
+    events = [event(1, "running", 10), event(2, "running", 25), event(3, "rolled_back", 0)]
+    assert running_window(events) == RatioWindow(2, 3, {"c": 75, "t": 25})
+    assert running_window(events[:2]) == RatioWindow(2, float("inf"), {"c": 75, "t": 25})
+    assert running_window([event(1, "paused", 0)]) is None
+
+
+def test_sample_ratio_reads_only_the_stretch_at_the_current_weights(
+    db: Database, tmp_path: Path
+) -> None:
+    # 50/50 for 400 requests, then re-weighted to 90/10 for 400 more: a healthy split.
+    ledger = Ledger(db, tmp_path / "home", flush_interval_s=0.05)
+    ledger.start()
+    t0, t1 = time.time() - 100, time.time() - 50
+    try:
+        for i in range(200):
+            for arm in ("control", "tuned"):
+                ledger.record(replace(_record(f"a{arm}{i}", arm), ts=t0 + i * 0.01))
+        for i in range(400):
+            arm = "tuned" if i % 10 == 0 else "control"
+            ledger.record(replace(_record(f"b{i}", arm), ts=t1 + i * 0.01))
+    finally:
+        ledger.close()
+    experiment = Experiment(
+        "support",
+        {"control": Arm("control", ()), "tuned": Arm("tuned", ())},
+        {"control": 90, "tuned": 10},
+    )
+    window = RatioWindow(t1, float("inf"), {"control": 90, "tuned": 10})
+    ok = report(db, experiment, ReportOptions(ratio_window=window))["sample_ratio"]
+    assert ok["mismatch"] is False and ok["expected"] == {"control": 360.0, "tuned": 40.0}
+    # All 800 records against today's weights: the old reading, a false alarm.
+    assert report(db, experiment, ReportOptions())["sample_ratio"]["mismatch"] is True

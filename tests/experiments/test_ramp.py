@@ -145,6 +145,7 @@ def test_ramp_rolls_back_by_itself_when_the_candidate_turns_slow(gateway: Gatewa
     assert lineage.lineage["experiment"] == "ramp-bad (arm candidate of alias support)"
     assert lineage.lineage["promotion"].startswith("rolled back ")
     status = gateway.ab("status", "ramp-bad")
+    print(status)
     assert "rolled_back on alias support" in status
     chain = status.split("lineage: ")[1]
     assert chain.startswith("dataset sha256:abc -> training_job arn:aws:bedrock:job/1 -> "
