@@ -10,6 +10,7 @@ from pathlib import Path
 from gateway.accounting.ledger import Ledger
 from gateway.accounting.store import Database
 from gateway.experiments import store
+from gateway.experiments.live import LiveExperiments
 from gateway.experiments.report import RatioWindow, ReportOptions, report, running_window
 from gateway.experiments.spec import seeded_record
 from gateway.pipeline.experiments import Arm, Experiment
@@ -82,3 +83,27 @@ def test_sample_ratio_reads_only_the_stretch_at_the_current_weights(
     assert ok["mismatch"] is False and ok["expected"] == {"control": 360.0, "tuned": 40.0}
     # All 800 records against today's weights: the old reading, a false alarm.
     assert report(db, experiment, ReportOptions())["sample_ratio"]["mismatch"] is True
+
+
+def test_snapshot_routes_the_latest_experiment_per_alias_and_drops_removed_seeds(
+    db: Database,
+) -> None:
+    seed = seeded_record(
+        "support", "key", "1", {"control": ["bedrock:a"], "tuned": ["bedrock:b"]},
+        {"control": 90, "tuned": 10},
+    )  # fmt: skip
+    store.seed(db, seed)
+    still = LiveExperiments(db, 0.5, frozenset({"support"}))
+    assert still.reload() is True and still.reload() is False  # only when the revision moves
+    routed = still.for_alias("support")
+    assert routed is not None and routed.weights == {"control": 90, "tuned": 10}
+    removed = LiveExperiments(db, 0.5)  # a strata.yaml without that experiment any more
+    removed.reload()
+    assert removed.for_alias("support") is None and removed.record("support") is not None
+    # A decision is in force at the next reload: the snapshot follows the store.
+    current = store.get(db, "support")
+    assert current is not None
+    store.update(db, current, {"status": "paused"}, store.Event("pause", "t/k"))
+    assert still.reload() is True
+    paused = still.for_alias("support")
+    assert paused is not None and paused.weights == {"control": 100.0, "tuned": 0.0}

@@ -120,6 +120,7 @@ def test_create_routes_the_alias_and_list_shows_it(gateway: Gateway) -> None:
     assert mine["arms"] == {"control": ["bedrock:model-a"], "candidate": ["variant:tuned-v1"]}
     assert listed["support"]["source"] == "config"
     code, out = gateway.ab("list")
+    print(out)
     assert "plain-2026 on plain [running] control=50% candidate=50%" in out
 
     # Status by name reads the experiment's own records.
