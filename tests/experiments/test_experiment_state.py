@@ -168,6 +168,17 @@ def test_pause_resume_stop_and_one_running_experiment_per_alias(gateway: Gateway
     assert all(e["actor"] == "default/dev" or "/" in e["actor"] for e in shown["events"])
 
 
+def test_an_experiment_may_bring_a_new_alias(gateway: Gateway) -> None:
+    code, out = gateway.ab(
+        "create", "fresh-1", "--alias", "fresh", "--control", "bedrock:model-a",
+        "--candidate", "bedrock:model-b", "--split", "100/0",
+    )  # fmt: skip
+    assert code == 0, out
+    assert gateway.chat("fresh").headers["x-strata-target"] == "bedrock:model-a"
+    models = httpx.get(gateway.url + "/v1/models", headers=ADMIN).json()["data"]
+    assert "fresh" in {m["id"] for m in models}
+
+
 BAD = [
     ({"split": "90/20"}, "split", "sum to 100"),
     ({"split": "ninety"}, "split", "90/10"),

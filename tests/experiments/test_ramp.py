@@ -113,6 +113,8 @@ def test_ramp_rolls_back_by_itself_when_the_candidate_turns_slow(gateway: Gatewa
         # Mid-ramp (the 25% step in force), the candidate's upstream becomes 3x slower.
         mid = gateway.until("ramp-bad", lambda s: (s["ramp_step"] or 0) >= 1)
         assert mid["status"] == "running" and mid["shares"]["candidate"] == 25.0
+        ramping = gateway.ab("status", "ramp-bad")
+        assert "running on alias support, ramping (" in ramping and " of 4, every 1 s)" in ramping
         gateway.wire.handler = latencies(3 * BASE_S)
         done = gateway.until("ramp-bad", lambda s: s["status"] != "running")
     assert done["status"] == "rolled_back"
