@@ -7,8 +7,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from gateway.accounting.ledger import Ledger
 from gateway.accounting.store import Database
+from gateway.errors import Conflict
 from gateway.experiments import store
 from gateway.experiments.live import LiveExperiments
 from gateway.experiments.report import RatioWindow, ReportOptions, report, running_window
@@ -107,3 +110,21 @@ def test_snapshot_routes_the_latest_experiment_per_alias_and_drops_removed_seeds
     assert still.reload() is True
     paused = still.for_alias("support")
     assert paused is not None and paused.weights == {"control": 100.0, "tuned": 0.0}
+
+
+def test_the_database_keeps_one_active_experiment_per_alias(db: Database) -> None:
+    # What two replicas creating at once could slip past the check: the index refuses it.
+    first = seeded_record("a1", "key", "1", {"control": ["bedrock:a"]}, {"control": 100})
+    store.insert(db, replace(first, alias="shared"), store.Event("create", "t/k"))
+    second = replace(first, name="a2", alias="shared")
+    with db.transaction() as cur, pytest.raises(Exception) as raised:
+        cur.execute(
+            "INSERT INTO experiments SELECT ?, alias, arms, control, candidate, split, weights, "
+            "sticky_by, salt, metric, guardrails, min_samples, alpha, status, winner, ramp, "
+            "ramp_step, step_every_s, step_started, source, seed_hash, created_at, created_by, "
+            "updated_at, version FROM experiments WHERE name = 'a1'",
+            ("a2",),
+        )
+    assert "unique" in str(raised.value).lower()
+    with pytest.raises(Conflict):
+        store.insert(db, second, store.Event("create", "t/k"))
