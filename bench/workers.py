@@ -200,6 +200,16 @@ def _all(run: dict[str, Any]) -> float:
     return float(run["gateway_ms"] + run["fake_ms"] + run["client_ms"])
 
 
+def _ceiling_ratio(one: dict[str, Any], two: dict[str, Any], cores: int) -> float:
+    """Throughput bounds from CPU alone: one worker runs on at most one core, two on two, and
+    all three parties together on at most ``cores``."""
+    t1 = min(1 / one["gateway_ms"], cores / _all(one)) if one["gateway_ms"] else 0.0
+    # Each worker on at most one core: the busier one (uneven connections) sets the bound.
+    busiest = max([*two["worker_ms"], 1e-9])
+    t2 = min(1 / busiest, cores / _all(two)) if _all(two) else 0.0
+    return t2 / t1 if t1 else 0.0
+
+
 def render(report: dict[str, Any], concurrency: list[int]) -> str:
     cores = report["cores"]
     lines = [
@@ -222,6 +232,9 @@ def render(report: dict[str, Any], concurrency: list[int]) -> str:
             f"  ceiling of this box for all three together: {cores} cores / {all_cpu:.3f} ms = "
             f"{ceiling:.0f} req/s; one worker on one full core: {one_core:.0f} req/s; "
             f"cores busy: 1 worker {one['cores_busy']:.2f}, 2 workers {two['cores_busy']:.2f}",
+            f"  best ratio this box allows with these CPU costs: "
+            f"{_ceiling_ratio(one, two, cores):.2f}x (1 worker: one core or the box; "
+            "2 workers: two cores or the box)",
             # Throughput is cores used / CPU per request, so the ratio splits into the two.
             f"  ratio = cores-busy ratio {two['cores_busy'] / max(one['cores_busy'], 1e-9):.2f} "
             f"x CPU-per-request ratio {_all(one) / max(_all(two), 1e-9):.2f}",
