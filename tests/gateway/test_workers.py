@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.accounting.store import Database
 from gateway.config import server_settings
 from gateway.settings import Settings, usable_cores
 from gateway.workers import bind_group
@@ -91,7 +92,29 @@ def _workers(supervisor: int) -> list[int]:
     return sorted(int(c) for c in children)
 
 
-def test_a_dead_worker_is_restarted(tmp_path: Path, redis_prefix: str) -> None:
+def _post(gateway: GatewayProcess) -> str:
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    # A new connection each time: the kernel spreads them over both workers' sockets.
+    r = httpx.post(gateway.url + "/v1/chat/completions", json=chat(), headers=headers, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.headers["x-strata-request-id"]
+
+
+def _ledger(home: Path) -> dict[str, int]:
+    db = Database(None, home)
+    try:
+        return dict(db.query("SELECT request_id, COUNT(*) FROM ledger GROUP BY request_id"))
+    finally:
+        db.close()
+
+
+def test_a_dead_worker_is_restarted_and_its_ledger_segment_replayed(
+    tmp_path: Path, redis_prefix: str
+) -> None:
+    """SIGKILL one of two workers while its ledger records are still only in its write-ahead
+    segment (a flush interval of a minute): the supervisor restarts it, the new worker
+    replays the dead one's segment, and after a drain the SQLite ledger both workers shared
+    holds every answered call once."""
     home = tmp_path / "home"
     home.mkdir()
     with BedrockWireServer() as wire:
@@ -101,6 +124,7 @@ def test_a_dead_worker_is_restarted(tmp_path: Path, redis_prefix: str) -> None:
             "STRATA_REDIS_URL": REDIS_URL,
             "STRATA_REDIS_PREFIX": redis_prefix,
             "STRATA_LOG_LEVEL": "INFO",
+            "STRATA_LEDGER_FLUSH_INTERVAL_S": "60",
         }
         gateway = GatewayProcess(home, config, env)
         gateway.start()
@@ -108,22 +132,47 @@ def test_a_dead_worker_is_restarted(tmp_path: Path, redis_prefix: str) -> None:
             assert gateway.proc is not None
             first = _workers(gateway.proc.pid)
             assert len(first) == 2
+            answered = [_post(gateway) for _ in range(20)]
+            wal = (home / "ledger-wal").rglob("*.jsonl")
+            holding = {int(p.parent.name.split("-")[0]) for p in wal if p.stat().st_size}
+            # One write-ahead folder per worker, both holding records not yet written.
+            assert holding == set(first)
             os.kill(first[0], signal.SIGKILL)
             deadline = time.monotonic() + 90
             while len(now := _workers(gateway.proc.pid)) < 2 or first[0] in now:
                 assert time.monotonic() < deadline, "the worker was not restarted"
                 time.sleep(0.1)
             assert first[1] in now  # the other one went on serving
-            headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
             gateway.wait_ready()
-            for _ in range(20):  # new connections: the kernel spreads them over both sockets
-                r = httpx.post(
-                    gateway.url + "/v1/chat/completions", json=chat(), headers=headers, timeout=30
-                )
-                assert r.status_code == 200, r.text
+            answered += [_post(gateway) for _ in range(20)]
             gateway.proc.send_signal(signal.SIGTERM)
             assert gateway.proc.wait(timeout=90) == 0
         finally:
             gateway.kill()
     log = (tmp_path / f"gateway-{gateway.port}.log").read_text()
     assert re.search(r"supervisor: worker \d was killed by SIGKILL after .* restarting it", log)
+    assert _ledger(home) == dict.fromkeys(answered, 1)
+
+
+def test_workers_drain_when_their_supervisor_is_killed(tmp_path: Path, redis_prefix: str) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    with BedrockWireServer() as wire:
+        config = write_config(tmp_path / "strata.yaml", wire.endpoint_url)
+        env = {"STRATA_WORKERS": "2", "STRATA_REDIS_URL": REDIS_URL}
+        gateway = GatewayProcess(home, config, {**env, "STRATA_REDIS_PREFIX": redis_prefix})
+        gateway.start()
+        assert gateway.proc is not None
+        workers = _workers(gateway.proc.pid)
+        answered = [_post(gateway) for _ in range(5)]
+        gateway.kill()  # SIGKILL: the supervisor cannot tell anyone
+        deadline = time.monotonic() + 90
+        while any(Path(f"/proc/{pid}").exists() for pid in workers):
+            assert time.monotonic() < deadline, "orphaned workers kept running"
+            time.sleep(0.1)
+    # They drained: the ledger was flushed, and the port is free again.
+    assert _ledger(home) == dict.fromkeys(answered, 1)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not a listener
+        sock.bind(("127.0.0.1", gateway.port))
+        sock.listen()
