@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
 
 from gateway.settings import Settings
 
@@ -106,6 +107,7 @@ class Supervisor:
         self.stopping = False
         self.kill_at = 0.0
         self.clean = True
+        self.status = 0
 
     def run(self) -> int:
         """Supervise until every worker has exited after a signal; the exit status."""
@@ -125,7 +127,7 @@ class Supervisor:
             if self.stopping:
                 if not any(s.pid for s in self.slots):
                     log.info("supervisor: every worker has exited")
-                    return 0 if self.clean else 1
+                    return self.status or (0 if self.clean else 1)
                 if now >= self.kill_at:
                     self._kill_remaining()
                 continue
@@ -197,8 +199,16 @@ class Supervisor:
         slot.pid = 0
         lived = time.monotonic() - slot.started
         how = _describe(status)
+        code = os.waitstatus_to_exitcode(status)
+        if code == STARTUP_FAILURE and slot.exits == 0 and not self.stopping:
+            # Its lifespan could not open (a database, a provider): the others would fail the
+            # same way, and one process would have exited here too, so stop rather than loop.
+            log.error("supervisor: worker %d failed to start (%s); stopping", slot.index, how)
+            self.status = STARTUP_FAILURE
+            self._on_signal(signal.SIGTERM)
+            return
         if self.stopping:
-            if os.waitstatus_to_exitcode(status) != 0:
+            if code != 0:
                 self.clean = False
             log.info("supervisor: worker %d %s", slot.index, how)
             return
