@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from gateway.accounting.store import Database
@@ -46,10 +47,13 @@ def redis_prefix() -> Iterator[str]:
         yield prefix
 
 
-def _gateway(tmp_path: Path, wire: BedrockWireServer, env: dict[str, str]) -> GatewayProcess:
+def _gateway(
+    tmp_path: Path, wire: BedrockWireServer, env: dict[str, str], yaml: str = ""
+) -> GatewayProcess:
     home = tmp_path / "home"
     home.mkdir()
     config = write_config(tmp_path / "strata.yaml", wire.endpoint_url)
+    config.write_text(config.read_text() + yaml, encoding="utf-8")
     base = {"STRATA_DRAIN_S": str(DRAIN_S), "STRATA_LOG_LEVEL": "INFO"}
     return GatewayProcess(home, config, {**base, **env})
 
@@ -73,7 +77,10 @@ def test_sigterm_under_load_cuts_nothing(
     env = {"STRATA_WORKERS": str(workers)}
     if workers > 1:
         env.update(STRATA_REDIS_URL=REDIS_URL, STRATA_REDIS_PREFIX=redis_prefix)
-    gateway = _gateway(tmp_path, wire, env)
+    # EMF lines once an hour: what the file holds after exit was flushed by the drain.
+    emf = tmp_path / "emf.jsonl"
+    yaml = f"cloudwatch: {{mode: emf, path: {emf}, period_s: 3600}}\n"
+    gateway = _gateway(tmp_path, wire, env, yaml)
     gateway.start()
     load = DrainLoad(gateway.url, TEXT, concurrency=32)
     load.start()
@@ -110,6 +117,9 @@ def test_sigterm_under_load_cuts_nothing(
     # Flushed, not left for a replay: no write-ahead segment still holds a record.
     leftovers = [p for p in (gateway.home / "ledger-wal").rglob("*.jsonl") if p.stat().st_size]
     assert leftovers == []
+    # Metrics flushed at the drain: every worker's last period, one EMF line per series.
+    documents = [orjson.loads(line) for line in emf.read_bytes().splitlines()]
+    assert sum(d["Requests"] for d in documents) == len(answered)
     if workers > 1:
         text = _log(gateway)
         assert "[worker 0]" in text and "[worker 1]" in text
