@@ -30,7 +30,9 @@ class DrainLoad:
     def __init__(self, url: str, expected_text: str, concurrency: int = 32) -> None:
         self.url, self.expected, self.concurrency = url, expected_text, concurrency
         self.outcomes: list[Outcome] = []
-        self._stop = threading.Event()
+        self.started = 0  # requests begun; final once stop() has returned
+        self._stopped = False
+        self._lock = threading.Lock()  # a stop check and its start counted as one step
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
     def start(self) -> None:
@@ -38,7 +40,15 @@ class DrainLoad:
 
     def stop(self) -> None:
         """No request starts after this returns (those running go on)."""
-        self._stop.set()
+        with self._lock:
+            self._stopped = True
+
+    def _begin(self) -> bool:
+        with self._lock:
+            if self._stopped:
+                return False
+            self.started += 1
+            return True
 
     def join(self, timeout_s: float = 120) -> None:
         self._thread.join(timeout_s)
@@ -64,7 +74,7 @@ class DrainLoad:
         call = {"sdk_stream": self._sdk_stream, "raw_stream": self._raw_stream}.get(
             kind, self._sdk_plain
         )
-        while not self._stop.is_set():
+        while self._begin():
             started = time.monotonic()
             try:
                 request_id, complete = await call(sdk, http)
