@@ -46,10 +46,19 @@ class VectorIndex(Protocol):
     async def flush(self, prefix: str | None) -> int: ...
 
 
+def scores(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Cosines of unit rows with a unit vector. einsum, not ``@``: numpy's matmul hands a
+    matrix-vector product to BLAS, whose thread pool contends with the event loop on a busy
+    machine (measured: 1,000 x 512 took 3.5-7.5 ms with ``@``, 0.4 ms with einsum)."""
+    return np.einsum("ij,j->i", matrix, vector)
+
+
 @dataclass
 class _Scope:
-    matrix: np.ndarray
+    matrix: np.ndarray  # (max_entries, dim); rows [0, filled) are in use
     keys: list[str | None]
+    live: np.ndarray  # bool per row: False once dropped
+    filled: int = 0
     next: int = 0  # ring position of the next insert
     where: dict[str, int] = field(default_factory=dict)
 
@@ -66,20 +75,23 @@ class MemoryVectors:
         if found is None or not found.where:
             return None
         self._scopes.move_to_end(scope)
-        scores = found.matrix @ vector
-        for i, key in enumerate(found.keys):
-            if key is None:
-                scores[i] = -2.0
-        best = int(np.argmax(scores))
+        cosines = np.where(
+            found.live[: found.filled], scores(found.matrix[: found.filled], vector), -2.0
+        )
+        best = int(np.argmax(cosines))
         key = found.keys[best]
-        return (key, float(scores[best])) if key is not None else None
+        return (key, float(cosines[best])) if key is not None else None
 
     async def add(
         self, scope: str, key: str, vector: np.ndarray, max_entries: int, ttl_s: float
     ) -> None:
         found = self._scopes.get(scope)
         if found is None or found.matrix.shape != (max_entries, vector.size):
-            found = _Scope(np.zeros((max_entries, vector.size), np.float32), [None] * max_entries)
+            found = _Scope(
+                np.zeros((max_entries, vector.size), np.float32),
+                [None] * max_entries,
+                np.zeros(max_entries, dtype=bool),
+            )
             self._scopes[scope] = found
             while len(self._scopes) > self._max_scopes:
                 self._scopes.popitem(last=False)
@@ -88,11 +100,13 @@ class MemoryVectors:
         if slot is None:
             slot = found.next
             found.next = (slot + 1) % max_entries
+            found.filled = max(found.filled, slot + 1)
             old = found.keys[slot]
             if old is not None:
                 del found.where[old]
         found.matrix[slot] = vector
         found.keys[slot] = key
+        found.live[slot] = True
         found.where[key] = slot
 
     async def drop(self, scope: str, key: str) -> None:
@@ -100,6 +114,7 @@ class MemoryVectors:
         if found is not None and key in found.where:
             slot = found.where.pop(key)
             found.keys[slot] = None
+            found.live[slot] = False
 
     async def flush(self, prefix: str | None) -> int:
         doomed = [s for s in self._scopes if prefix is None or s.startswith(prefix)]
@@ -144,9 +159,9 @@ class RedisVectors:
                 rows.append(row)
         if not rows:
             return None
-        scores = np.vstack(rows) @ vector
-        best = int(np.argmax(scores))
-        return keys[best], float(scores[best])
+        cosines = scores(np.vstack(rows), vector)
+        best = int(np.argmax(cosines))
+        return keys[best], float(cosines[best])
 
     async def add(
         self, scope: str, key: str, vector: np.ndarray, max_entries: int, ttl_s: float
