@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from gateway.accounting.prices import token_usage
 from gateway.accounting.service import Accounting
@@ -56,7 +57,7 @@ def open_cache(
     return CacheStage(backend, price, SemanticCache(index, embedder_for))
 
 
-def invoke_model(providers: Mapping[str, object]) -> Invoke | None:
+def invoke_model(providers: Mapping[Any, object]) -> Invoke | None:
     """The Bedrock provider's InvokeModel in the default region, if there is a provider."""
     bedrock = providers.get("bedrock")
     invoke = getattr(bedrock, "invoke_model", None)
