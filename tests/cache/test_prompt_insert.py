@@ -222,3 +222,18 @@ def test_the_model_table_is_data_with_sources() -> None:
     assert base_model_id(f"us.{SONNET}") == SONNET
     assert base_model_id(f"arn:aws:bedrock:us-east-1::foundation-model/{SONNET}") == SONNET
     assert lookup("arn:aws:bedrock:us-east-1:123456789012:custom-model/x") is None
+
+
+def test_streams_get_the_points_too(
+    tmp_path: Path, wire: BedrockWireServer, aws_credentials: None
+) -> None:
+    with gateway(tmp_path, wire, ALIASES) as url:
+        r = httpx.post(
+            f"{url}/model/claude/converse-stream",
+            json=native(words(1100)),
+            headers=AUTH,
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+    assert wire.calls[0].stream
+    assert wire.calls[0].body["system"] == [{"text": words(1100)}, POINT]
