@@ -15,7 +15,7 @@ from gateway.accounting.keys import Keyring
 from gateway.accounting.service import Accounting
 from gateway.accounting.stage import AccountingAdmit, AccountingSettle
 from gateway.auth import OpenAccess, build_key_store
-from gateway.cache.service import open_cache
+from gateway.cache.service import invoke_model, open_cache
 from gateway.config import GatewayConfig, load_config
 from gateway.experiments.setup import open_experiments
 from gateway.observability.service import Observability
@@ -92,7 +92,7 @@ def create_app(
             pipeline = Pipeline(
                 admit=[AccountingAdmit(accounting, route.is_alias), *(admit_stages or [])],
                 route=route,
-                cache=open_cache(settings, accounting),
+                cache=open_cache(settings, accounting, invoke_model(providers)),
                 attempt=attempt,
                 settle=settle,
             )
