@@ -17,6 +17,7 @@ from gateway.accounting.stage import AccountingAdmit, AccountingSettle
 from gateway.auth import OpenAccess, build_key_store
 from gateway.cache.service import open_cache
 from gateway.config import GatewayConfig, load_config
+from gateway.dashboard import routes as dashboard
 from gateway.observability.service import Observability
 from gateway.observability.tracing import Tracing, bedrock_address, from_environment
 from gateway.pipeline.admit import AdmitStage
@@ -143,6 +144,7 @@ def create_app(
             *accounting_routes.routes,
             *cache.routes,
             *metrics.routes,
+            *dashboard.routes,
         ]
     )
     return app

@@ -36,6 +36,8 @@ class UsageRow:
     cache_savings_usd: Decimal
     p50_latency_ms: float | None
     p95_latency_ms: float | None
+    cache_hits: int = 0  # answered from the response cache (cost 0, savings recorded)
+    p99_latency_ms: float | None = None
 
     @property
     def error_rate(self) -> float:
@@ -114,7 +116,7 @@ def usage(
         "COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), "
         "SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), "
         "COALESCE(SUM(cost_pusd), 0), SUM(CASE WHEN cost_pusd IS NULL THEN 1 ELSE 0 END), "
-        "COALESCE(SUM(cache_savings_pusd), 0)"
+        "COALESCE(SUM(cache_savings_pusd), 0), SUM(CASE WHEN cache_hit THEN 1 ELSE 0 END)"
     )
     rows = db.query(
         f"SELECT {group} AS g, {sums} FROM ledger WHERE {condition} GROUP BY g ORDER BY g",
@@ -145,6 +147,8 @@ def usage(
                 cache_savings_usd=pusd_to_usd(int(r[9])),
                 p50_latency_ms=_percentile(lat, 0.50),
                 p95_latency_ms=_percentile(lat, 0.95),
+                cache_hits=int(r[10] or 0),
+                p99_latency_ms=_percentile(lat, 0.99),
             )
         )
     return out
