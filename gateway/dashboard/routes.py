@@ -28,7 +28,12 @@ from gateway.http import json_response
 from gateway.routes.accounting import _accounting
 from gateway.state import GatewayState, get_state
 
-_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+_TYPES = {
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+}
 # The page may reach only the gateway that served it: no CDN, no fonts, no beacons.
 _HEADERS = {
     "Content-Security-Policy": (
@@ -114,9 +119,7 @@ def _experiments(state: GatewayState, counts: dict[tuple[str, str], int]) -> lis
 async def summary_view(request: Request) -> Response:
     accounting, who, tenant = _scope(request)
     since, until = _range(request)
-    body = await asyncio.to_thread(
-        summary, accounting.db, since=since, until=until, tenant=tenant
-    )
+    body = await asyncio.to_thread(summary, accounting.db, since=since, until=until, tenant=tenant)
     body["scope"] = {"tenant": tenant, "admin": who.admin, "key_tenant": who.tenant}
     body["range"] = {"since": since, "until": until}
     if who.admin:

@@ -67,9 +67,11 @@ def series(
         if db.dialect == "postgres"
         else f"CAST(ts / {width} AS INTEGER) * {width}"
     )
-    where, params = "ts >= ? AND ts < ?", [since, until]
+    where = "ts >= ? AND ts < ?"
+    params: list[object] = [since, until]
     if tenant is not None:
-        where, params = where + " AND tenant = ?", [*params, tenant]
+        where += " AND tenant = ?"
+        params.append(tenant)
     rows = db.query(
         f"SELECT {start} AS b, COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), "
         "SUM(input_tokens), SUM(output_tokens), COALESCE(SUM(cost_pusd), 0), "

@@ -114,8 +114,7 @@ def served(
     """Calls per (alias, variant), for the experiments panel."""
     where, params = _where(since, until, tenant, "variant IS NOT NULL")
     rows = db.query(
-        f"SELECT alias, variant, COUNT(*) FROM ledger WHERE {where} "
-        "GROUP BY alias, variant",
+        f"SELECT alias, variant, COUNT(*) FROM ledger WHERE {where} GROUP BY alias, variant",
         params,
     )
     return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}

@@ -11,6 +11,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,9 +132,9 @@ def _traffic(url: str, keys: dict[str, str]) -> dict[str, int]:
     return {"acme": 12, "globex": 10}
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    tmp = tmp_path_factory.mktemp("dashboard")
+@contextmanager
+def gateway(tmp: Path) -> Iterator[str]:
+    """A gateway with no traffic yet; yields its base URL."""
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     os.environ.update(AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="secret-example")
     try:
@@ -141,23 +142,29 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             config = _config(tmp, wire.endpoint_url)
             settings = Settings(home=tmp / "home", config=config, dev_key=TEST_KEY)  # type: ignore[call-arg]
             with serve(create_app(settings)) as url:
-                acme, acme_id = _key(url, "acme", budget_usd="1", name="acme-prod")
-                globex, globex_id = _key(url, "globex", name="globex-batch")
-                keys = {"acme": acme, "globex": globex}
-                out = Served(url, keys, {"acme": acme_id, "globex": globex_id})
-                out.calls = _traffic(url, keys)
-                # The ledger commits every 0.2 s; wait until every call is in it.
-                deadline = time.monotonic() + 30
-                while sum(r["requests"] for r in out.usage()) < sum(out.calls.values()):
-                    assert time.monotonic() < deadline, "the ledger never caught up"
-                    time.sleep(0.1)
-                yield out
+                yield url
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with gateway(tmp_path_factory.mktemp("dashboard")) as url:
+        acme, acme_id = _key(url, "acme", budget_usd="1", name="acme-prod")
+        globex, globex_id = _key(url, "globex", name="globex-batch")
+        keys = {"acme": acme, "globex": globex}
+        out = Served(url, keys, {"acme": acme_id, "globex": globex_id})
+        out.calls = _traffic(url, keys)
+        # The ledger commits every 0.2 s; wait until every call is in it.
+        deadline = time.monotonic() + 30
+        while sum(r["requests"] for r in out.usage()) < sum(out.calls.values()):
+            assert time.monotonic() < deadline, "the ledger never caught up"
+            time.sleep(0.1)
+        yield out
 
 
 @pytest.fixture(scope="session")

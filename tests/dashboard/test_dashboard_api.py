@@ -4,6 +4,7 @@ it reach only this gateway."""
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 import httpx
@@ -77,7 +78,7 @@ def test_series_adds_up_to_the_totals(served: Served) -> None:
         body = get(served, "/admin/dashboard/series", ADMIN, bucket=bucket).json()
         data = body["data"]
         assert body["bucket"] == bucket
-        assert all(b["ts"] - a["ts"] == width for a, b in zip(data, data[1:], strict=False))
+        assert all(b["ts"] - a["ts"] == width for a, b in itertools.pairwise(data))
         assert len(data) in ((60, 61) if bucket == "minute" else (1, 2))
         assert sum(p["requests"] for p in data) == sum(r["requests"] for r in usage)
         assert sum(p["errors"] for p in data) == 2
@@ -103,3 +104,19 @@ def test_the_page_and_its_files_are_served_with_a_same_origin_policy(served: Ser
         assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind)
     assert httpx.get(f"{served.url}/dashboard/missing.js").status_code == 404
     assert httpx.get(f"{served.url}/dashboard/..%2Fseries.py").status_code == 404
+
+
+def test_every_static_file_is_package_data() -> None:
+    """A wheel and a fresh ``pip install`` ship the page: each file matches a package-data glob."""
+    import fnmatch
+    import tomllib
+
+    from tests.dashboard.conftest import ROOT
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["*"]
+    static = ROOT / "gateway" / "dashboard" / "static"
+    files = [p.name for p in static.iterdir() if p.is_file()]
+    assert "index.html" in files and "app.js" in files
+    assert [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)] == []

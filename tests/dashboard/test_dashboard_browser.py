@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -20,7 +21,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.dashboard.conftest import ARTIFACTS, Served
+from tests.dashboard.conftest import ADMIN, ARTIFACTS, Served, gateway
 from tests.gateway.harness import TEST_KEY
 
 pytestmark = pytest.mark.timeout(600)
@@ -58,8 +59,7 @@ def browser(chromium: tuple[Path, Path]) -> Iterator[WebDriver]:
 def wait_loaded(driver: WebDriver, after: int = 0) -> None:
     """Until the page has rendered fresh data more than ``after`` times."""
     WebDriverWait(driver, 30).until(
-        lambda d: int(d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") or 0)
-        > after
+        lambda d: int(d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") or 0) > after
     )
 
 
@@ -131,8 +131,10 @@ def assert_matches_usage(driver: WebDriver, served: Served, tenant: str | None) 
     inputs = sum(r["input_tokens"] for r in usage)
     outputs = sum(r["output_tokens"] for r in usage)
     cost = sum(Decimal(r["cost_usd"]) for r in usage)
-    assert int(kpi(driver, "requests")) == requests == sum(
-        served.calls[t] for t in ([tenant] if tenant else served.calls)
+    assert (
+        int(kpi(driver, "requests"))
+        == requests
+        == sum(served.calls[t] for t in ([tenant] if tenant else served.calls))
     )
     assert int(kpi(driver, "errors")) == errors
     assert int(kpi(driver, "input-tokens")) == inputs
@@ -169,7 +171,11 @@ def test_dashboard_in_headless_chromium(browser: WebDriver, served: Served) -> N
     browser.find_element(By.ID, "key").send_keys("sk-strata-wrong")
     browser.find_element(By.ID, "signin-button").click()
     error = WebDriverWait(browser, 10).until(
-        lambda d: d.find_element(By.ID, "signin-error") if d.find_element(By.ID, "signin-error").is_displayed() else None
+        lambda d: (
+            d.find_element(By.ID, "signin-error")
+            if d.find_element(By.ID, "signin-error").is_displayed()
+            else None
+        )
     )
     assert "not accepted" in error.text
     screenshot(browser, "dashboard-signin.png")
@@ -182,11 +188,26 @@ def test_dashboard_in_headless_chromium(browser: WebDriver, served: Served) -> N
     assert_matches_usage(browser, served, None)
     assert set(table(browser, "tenant")) == {"acme", "globex"}
     arms = {
-        a.get_attribute("data-variant"): (a.get_attribute("data-share"), a.get_attribute("data-served"))
+        a.get_attribute("data-variant"): (
+            a.get_attribute("data-share"),
+            a.get_attribute("data-served"),
+        )
         for a in browser.find_elements(By.CSS_SELECTOR, '[data-alias="exp"] .arm')
     }
     variants = {r["group"]: r["requests"] for r in served.usage("variant")}
-    assert arms == {"a": ("0.6", str(variants.get("a", 0))), "b": ("0.4", str(variants.get("b", 0)))}
+    assert arms == {
+        "a": ("0.6", str(variants.get("a", 0))),
+        "b": ("0.4", str(variants.get("b", 0))),
+    }
+    stats = httpx.get(f"{url}/admin/experiments/exp/stats", headers=ADMIN).json()
+    verdict = WebDriverWait(browser, 15).until(
+        lambda d: (
+            d.find_element(By.CSS_SELECTOR, '[data-alias="exp"] [data-testid="verdict"]')
+            if d.find_element(By.CSS_SELECTOR, '[data-alias="exp"] [data-testid="verdict"]').text
+            else None
+        )
+    )
+    assert verdict.text == "Verdict: " + stats["verdict"]["text"]
     pills = browser.find_elements(By.CSS_SELECTOR, '[data-testid="breakers"] .pill')
     assert len(pills) == 2 and {p.get_attribute("data-state") for p in pills} == {"closed"}
     latency = browser.find_elements(By.CSS_SELECTOR, '[data-testid="latency"] .hbar')
@@ -233,3 +254,13 @@ def test_dashboard_in_headless_chromium(browser: WebDriver, served: Served) -> N
     assert url.startswith("http://127.0.0.1:")
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert [e for e in errors if "401" not in e["message"]] == []  # only the wrong key's 401
+
+
+def test_an_empty_gateway_shows_empty_states(browser: WebDriver, tmp_path: Path) -> None:
+    with gateway(tmp_path) as url:
+        sign_in(browser, url, TEST_KEY)
+        assert kpi(browser, "requests") == "0" and kpi(browser, "cost") == "0"
+        for panel in ("chart-requests", "latency", "cache", "by-tenant", "budgets", "breakers"):
+            found = browser.find_elements(By.CSS_SELECTOR, f'[data-testid="{panel}"] .empty')
+            assert len(found) == 1 and found[0].text, panel
+        screenshot(browser, "dashboard-empty.png")

@@ -122,7 +122,7 @@
     kpi(host, "cost", "Spend", fmt.usd(t.cost_usd), t.cost_usd, t.requests ? fmt.usd(Number(t.cost_usd) / t.requests) + " a request" : "no requests");
     kpi(host, "input-tokens", "Input tokens", fmt.count(t.input_tokens), t.input_tokens, `${fmt.count(t.cache_read_tokens)} prompt-cache reads`);
     kpi(host, "output-tokens", "Output tokens", fmt.count(t.output_tokens), t.output_tokens, t.requests ? fmt.count(Math.round(t.output_tokens / t.requests)) + " a request" : "–");
-    kpi(host, "latency", "Latency p95", fmt.ms(t.p95_latency_ms), t.p95_latency_ms, `p50 ${fmt.ms(t.p50_latency_ms)}, p99 ${fmt.ms(t.p99_latency_ms)}`);
+    kpi(host, "latency", "Latency p95", fmt.ms(t.p95_latency_ms), t.p95_latency_ms, t.p95_latency_ms === null ? "no calls" : `p50 ${fmt.ms(t.p50_latency_ms)}, p99 ${fmt.ms(t.p99_latency_ms)}`);
     kpi(host, "cache-hit-rate", "Cache hit rate", fmt.percent(t.cache_hit_rate), t.cache_hit_rate, `${fmt.count(t.cache_hits)} hits`);
     kpi(host, "saved", "Saved by cache", fmt.usd(t.cache_savings_usd), t.cache_savings_usd, "not billed upstream", Number(t.cache_savings_usd) > 0 ? "good" : "");
   }
@@ -227,7 +227,7 @@
   function renderBudgets(rows) {
     const host = $("budgets");
     host.replaceChildren();
-    if (!rows.length) return empty(host, "No database keys yet: create one with strata keys create");
+    if (!rows.length) return empty(host, "No database keys yet: strata keys create --tenant NAME [--budget-usd N]");
     rows
       .slice()
       .sort((a, b) => (b.used ?? -1) - (a.used ?? -1))
@@ -277,6 +277,15 @@
         b.style.width = (served ? (100 * v.served) / served : 0).toFixed(1) + "%";
         el("span", "num small", `${fmt.percent(v.share)} · ${fmt.count(v.served)} served`, line);
       });
+      const verdict = el("div", "verdict muted small", null, block);
+      verdict.dataset.testid = "verdict";
+      // The statistics route (issue 12) gives the verdict; the panel stands without it.
+      getJson("/admin/experiments/" + encodeURIComponent(x.alias) + "/stats", {})
+        .then((stats) => {
+          verdict.textContent = "Verdict: " + stats.verdict.text;
+          verdict.dataset.kind = stats.verdict.kind;
+        })
+        .catch(() => verdict.remove());
     });
   }
 
