@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,9 +16,9 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.selenium_manager import SeleniumManager
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.dashboard.conftest import ADMIN, ARTIFACTS, Served, gateway
 from tests.gateway.harness import TEST_KEY
@@ -27,11 +26,17 @@ from tests.gateway.harness import TEST_KEY
 pytestmark = pytest.mark.timeout(600)
 
 
+def _no_selenium_manager(self: object, args: list[str]) -> dict[str, str]:
+    raise AssertionError(f"selenium-manager must not run (it downloads): {args}")
+
+
 @pytest.fixture
-def browser(chromium: tuple[Path, Path]) -> Iterator[WebDriver]:
+def browser(chromium: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriver]:
     binary, driver_path = chromium
-    # Both paths are given, so selenium-manager has nothing to look up; offline in case it runs.
-    os.environ["SE_OFFLINE"] = "true"
+    # Both paths are given, so selenium never asks selenium-manager (which would download a
+    # browser and driver); the tripwire fails the test if it ever does, SE_OFFLINE as well.
+    monkeypatch.setattr(SeleniumManager, "binary_paths", _no_selenium_manager)
+    monkeypatch.setenv("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()
     options.binary_location = str(binary)
     for flag in (
@@ -77,24 +82,49 @@ def sign_in(driver: WebDriver, url: str, key: str) -> None:
     wait_loaded(driver)
 
 
+# Each read is one script, so a re-render (auto-refresh) cannot swap nodes out halfway.
 def kpi(driver: WebDriver, name: str) -> str:
-    node = driver.find_element(By.CSS_SELECTOR, f'[data-testid="kpi-{name}"] .kpi-value')
-    return str(node.get_attribute("data-value"))
+    return str(
+        driver.execute_script(
+            "return document.querySelector(arguments[0]).dataset.value",
+            f'[data-testid="kpi-{name}"] .kpi-value',
+        )
+    )
+
+
+_TABLE = """
+const rows = {};
+for (const tr of document.querySelectorAll(arguments[0])) {
+  const cells = {};
+  for (const td of tr.querySelectorAll("td[data-field]")) {
+    cells[td.dataset.field] = td.dataset.value;
+  }
+  rows[tr.dataset.group] = cells;
+}
+return rows;
+"""
 
 
 def table(driver: WebDriver, group: str) -> dict[str, dict[str, str]]:
-    rows: dict[str, dict[str, str]] = {}
-    for tr in driver.find_elements(By.CSS_SELECTOR, f'[data-testid="by-{group}"] tbody tr'):
-        cells: list[WebElement] = tr.find_elements(By.CSS_SELECTOR, "td[data-field]")
-        rows[str(tr.get_attribute("data-group"))] = {
-            str(c.get_attribute("data-field")): str(c.get_attribute("data-value")) for c in cells
-        }
+    rows: dict[str, dict[str, str]] = driver.execute_script(
+        _TABLE, f'[data-testid="by-{group}"] tbody tr'
+    )
     return rows
 
 
 def chart_total(driver: WebDriver, chart: str, series: str) -> float:
-    node = driver.find_element(By.CSS_SELECTOR, f'[data-testid="chart-{chart}"]')
-    return float(node.get_attribute(f"data-total-{series}") or "nan")
+    value = driver.execute_script(
+        "return document.querySelector(arguments[0]).getAttribute(arguments[1])",
+        f'[data-testid="chart-{chart}"]',
+        f"data-total-{series}",
+    )
+    return float(value or "nan")
+
+
+def auto_refresh(driver: WebDriver, on: bool) -> None:
+    box = driver.find_element(By.ID, "auto")
+    if box.is_selected() != on:
+        box.click()
 
 
 def screenshot(driver: WebDriver, name: str) -> Path:
@@ -182,6 +212,7 @@ def test_dashboard_in_headless_chromium(browser: WebDriver, served: Served) -> N
 
     # Admin: every tenant, experiments and breakers.
     sign_in(browser, url, TEST_KEY)
+    auto_refresh(browser, False)  # reads below hold elements; the refresh is checked later
     assert browser.find_element(By.CSS_SELECTOR, '[data-testid="scope"]').text == (
         "admin · all tenants"
     )
@@ -219,7 +250,19 @@ def test_dashboard_in_headless_chromium(browser: WebDriver, served: Served) -> N
     shot = screenshot(browser, "dashboard-admin-light.png")
     assert shot.stat().st_size > 20_000
 
+    # An admin may narrow to one tenant; a wider range buckets by hour, with the same totals.
+    Select(browser.find_element(By.ID, "tenant-filter")).select_by_value("globex")
+    WebDriverWait(browser, 30).until(lambda d: kpi(d, "requests") == str(served.calls["globex"]))
+    assert set(table(browser, "tenant")) == {"globex"}
+    Select(browser.find_element(By.ID, "tenant-filter")).select_by_value("")
+    before = loads(browser)
+    browser.find_element(By.CSS_SELECTOR, '#ranges button[data-range="86400"]').click()
+    wait_loaded(browser, before)
+    assert "per hour" in browser.find_element(By.ID, "legend-requests").text
+    assert_matches_usage(browser, served, None)
+
     # Auto-refresh: the page renders new data without a reload (the interval is 10 s).
+    auto_refresh(browser, True)
     before = loads(browser)
     browser.execute_script("window.__marker = 1")
     WebDriverWait(browser, 30).until(lambda d: loads(d) > before)
@@ -235,6 +278,7 @@ def test_dashboard_in_headless_chromium(browser: WebDriver, served: Served) -> N
     # A tenant key: its own tenant only, no gateway-wide panels.
     browser.find_element(By.ID, "signout").click()
     sign_in(browser, url, served.keys["acme"])
+    auto_refresh(browser, False)
     assert browser.find_element(By.CSS_SELECTOR, '[data-testid="scope"]').text == "tenant acme"
     assert_matches_usage(browser, served, "acme")
     assert set(table(browser, "tenant")) == {"acme"}

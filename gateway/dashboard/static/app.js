@@ -227,7 +227,7 @@
   function renderBudgets(rows) {
     const host = $("budgets");
     host.replaceChildren();
-    if (!rows.length) return empty(host, "No database keys yet: strata keys create --tenant NAME [--budget-usd N]");
+    if (!rows.length) return empty(host, "No keys yet: create one with strata keys create");
     rows
       .slice()
       .sort((a, b) => (b.used ?? -1) - (a.used ?? -1))
