@@ -15,9 +15,10 @@ from gateway.accounting.budgets import BudgetScope
 from gateway.accounting.keys import KeyAdmin, Limits
 from gateway.accounting.money import pusd_to_usd, usd_text, usd_to_pusd
 from gateway.accounting.store import Database
-from gateway.accounting.usage import UsageRow, _percentile, spent_pusd, usage
+from gateway.accounting.usage import SUMS, UsageRow, _percentile, spent_pusd, usage_row
 
 GROUPS = ("tenant", "key", "model", "alias", "variant")
+_COLUMNS = ("tenant", "key_id", "target", "alias", "variant")  # in GROUPS order
 _SUMMED = (
     "requests",
     "errors",
@@ -52,22 +53,43 @@ def _where(
     return " AND ".join(where) or "1 = 1", params
 
 
-def latency(
-    db: Database, since: float | None, until: float | None, tenant: str | None
-) -> dict[str, float | None]:
-    """Percentiles over every call in the range (they cannot be summed from the groups')."""
-    where, params = _where(since, until, tenant, "latency_ms IS NOT NULL")
-    rows = db.query(f"SELECT latency_ms FROM ledger WHERE {where} ORDER BY latency_ms", params)
-    values = [float(r[0]) for r in rows]
+def _percentiles(values: list[float]) -> dict[str, float | None]:
     return {f"p{q}_latency_ms": _percentile(values, q / 100) for q in (50, 95, 99)}
 
 
 def summary(
     db: Database, *, since: float | None, until: float | None, tenant: str | None
 ) -> dict[str, Any]:
-    by = {g: usage(db, g, since=since, until=until, tenant=tenant) for g in GROUPS}  # type: ignore[arg-type]
+    """Two scans of the range, whatever the number of groupings: the sums per (tenant, key,
+    target, alias, variant), rolled up here into each grouping, and every latency with its
+    target (percentiles per target and overall; the other groupings carry none)."""
+    where, params = _where(since, until, tenant)
+    rows = db.query(
+        f"SELECT {', '.join(_COLUMNS)}, {SUMS} FROM ledger WHERE {where} "
+        f"GROUP BY {', '.join(_COLUMNS)}",
+        params,
+    )
+    where, params = _where(since, until, tenant, "latency_ms IS NOT NULL")
+    latencies: dict[Any, list[float]] = {}
+    for target, value in db.query(f"SELECT target, latency_ms FROM ledger WHERE {where}", params):
+        latencies.setdefault(target, []).append(float(value))
+    for values in latencies.values():
+        values.sort()
+    by: dict[str, list[UsageRow]] = {}
+    width = len(_COLUMNS)
+    for i, group in enumerate(GROUPS):
+        sums: dict[Any, list[Any]] = {}
+        for r in rows:
+            acc = sums.setdefault(r[i], [0] * (len(r) - width))
+            for j, value in enumerate(r[width:]):
+                acc[j] += value or 0
+        # Ordered as /admin/usage orders them: by group, no group first.
+        keys = sorted(sums, key=lambda g: (g is not None, g or ""))
+        lat = latencies if group == "model" else {}
+        by[group] = [usage_row(g, sums[g], lat.get(g, [])) for g in keys]
+    every = sorted(v for values in latencies.values() for v in values)
     return {
-        "totals": {**totals(by["tenant"]), **latency(db, since, until, tenant)},
+        "totals": {**totals(by["tenant"]), **_percentiles(every)},
         "by": {g: [r.as_json() for r in rows] for g, rows in by.items()},
         "budgets": budgets(db, tenant),
     }

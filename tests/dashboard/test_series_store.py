@@ -10,7 +10,9 @@ import pytest
 
 from gateway.accounting.ledger import Ledger
 from gateway.accounting.store import Database
+from gateway.accounting.usage import usage
 from gateway.dashboard.series import series
+from gateway.dashboard.views import summary
 from gateway.errors import InvalidRequest
 from tests.accounting.conftest import pg_schema
 from tests.accounting.test_ledger import record
@@ -72,3 +74,38 @@ def test_bad_ranges_are_refused(db: Database) -> None:
         series(db, "minute", since=T0, until=T0)
     with pytest.raises(InvalidRequest, match="2000 minutes"):
         series(db, "minute", since=T0, until=T0 + 60 * 2001)
+
+
+def test_summary_rolls_up_like_usage_on_both_databases(db: Database, tmp_path: Path) -> None:
+    ledger = Ledger(db, tmp_path, flush_interval_s=0.05)
+    ledger.start()
+    for i in range(1, 13):
+        ledger.record(
+            record(
+                i,
+                ts=T0 + i,
+                tenant="acme" if i % 3 else "globex",
+                target=f"bedrock:m{i % 2}",
+                variant="a" if i % 4 == 0 else None,
+                cache_hit=i == 5,
+                latency_ms=float(i),
+            )
+        )
+    assert ledger.flush()
+    ledger.close()
+    body = summary(db, since=T0, until=T0 + 60, tenant=None)
+    for group in ("tenant", "key", "model", "alias", "variant"):
+        expected = usage(db, group, since=T0, until=T0 + 60)  # type: ignore[arg-type]
+        got = {r["group"]: r for r in body["by"][group]}
+        for row in expected:
+            mine = got.pop(row.group)
+            for field in ("requests", "errors", "output_tokens", "cost_usd", "cache_hits"):
+                assert mine[field] == row.as_json()[field], (group, field)
+            if group == "model":
+                assert mine["p95_latency_ms"] == row.p95_latency_ms
+        assert got == {}, group
+    assert body["totals"]["requests"] == 12 and body["totals"]["cache_hits"] == 1
+    assert body["totals"]["p50_latency_ms"] == 7.0 and body["totals"]["p99_latency_ms"] == 12.0
+    scoped = summary(db, since=T0, until=T0 + 60, tenant="globex")
+    assert [r["group"] for r in scoped["by"]["tenant"]] == ["globex"]
+    assert scoped["totals"]["requests"] == 4

@@ -51,6 +51,13 @@
   }
 
   async function refresh() {
+    // A slow answer (a long range on a big ledger) must not pile timer refreshes up behind it.
+    if (state.busy) {
+      state.again = true; // a range or tenant change while loading: load once more after
+      return;
+    }
+    state.busy = true;
+    state.again = false;
     $("updated").textContent = "updating…";
     try {
       const data = await load();
@@ -64,6 +71,9 @@
       $("load-error").textContent = err.status === 503 ? "Usage needs accounting, which is off on this gateway: " + err.message : "Could not load: " + err.message;
       $("load-error").hidden = false;
       $("updated").textContent = "update failed";
+    } finally {
+      state.busy = false;
+      if (state.again) refresh();
     }
   }
 
