@@ -17,8 +17,8 @@ from gateway.accounting.stage import AccountingAdmit, AccountingSettle
 from gateway.auth import OpenAccess, build_key_store
 from gateway.cache.service import invoke_model, open_cache
 from gateway.config import GatewayConfig, load_config
-from gateway.experiments.setup import open_experiments
 from gateway.dashboard import routes as dashboard
+from gateway.experiments.setup import open_experiments
 from gateway.observability.service import Observability
 from gateway.observability.tracing import Tracing, bedrock_address, from_environment
 from gateway.pipeline.admit import AdmitStage
