@@ -59,6 +59,7 @@ DEV_KEY = "sk-strata-bench-0123456789abcdef"
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 GC_PROBE = Path(__file__).resolve().parent / "_gcprobe"
+NO_HIREDIS_BASE = [False]  # --baseline-without-hiredis
 
 
 @dataclass
@@ -208,6 +209,8 @@ async def start_gateway(
         "PYTHONPATH": f"{GC_PROBE}{os.pathsep}{code}",
         "STRATA_BENCH_GC_FILE": str(gc_file),
     }
+    if variant == "base" and NO_HIREDIS_BASE[0]:
+        env["STRATA_BENCH_NO_HIREDIS"] = "1"
     port = procs.free_port()
     argv = [*procs.strata_argv("direct", config, port), *argv_extra]
     log = workdir / f"{variant}-{name}.log"
@@ -532,6 +535,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--rounds", type=int, default=1, help="repeats of each row per variant")
     p.add_argument("--baseline", type=Path, default=None, help="another source tree, interleaved")
+    p.add_argument(
+        "--baseline-without-hiredis",
+        action="store_true",
+        help="run the baseline's redis-py without hiredis (a commit from before it was added)",
+    )
     p.add_argument("--workers", type=int, default=0, help="also measure strata serve --workers N")
     p.add_argument("--only", action="append", default=[], help="rows whose name contains this")
     p.add_argument("--json", type=Path, default=None)
@@ -544,6 +552,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    NO_HIREDIS_BASE[0] = args.baseline_without_hiredis
     print(HEAD.replace("cN", f"c{args.concurrency}"), flush=True)
     try:
         report = run_client(bench(args))

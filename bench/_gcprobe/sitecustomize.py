@@ -51,3 +51,9 @@ def _callback(phase: str, info: dict[str, int]) -> None:
 
 if _PATH:
     gc.callbacks.append(_callback)
+if os.environ.get("STRATA_BENCH_NO_HIREDIS"):
+    # The baseline of an A/B from before hiredis was a dependency: redis-py's pure-Python
+    # parser and packer, as that commit installed them.
+    import sys
+
+    sys.modules["hiredis"] = None  # type: ignore[assignment]
