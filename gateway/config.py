@@ -37,7 +37,7 @@ also be a mapping, with a policy of its own or an experiment instead of targets:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -64,7 +64,7 @@ from gateway.pipeline.policy import (
     RoutePolicy,
 )
 from gateway.pipeline.route import Route
-from gateway.settings import Settings
+from gateway.settings import Settings, usable_cores
 from gateway.targets import Target, parse_target
 
 BUILTIN = "builtin"
@@ -77,6 +77,14 @@ class _Strict(BaseModel):
 class BedrockSection(_Strict):
     region: str | None = None
     endpoint_url: str | None = None
+
+
+class ServerSection(_Strict):
+    """``server:``: how ``strata serve`` runs; a ``STRATA_*`` variable or flag overrides it."""
+
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] | None = None
+    drain_s: float | None = Field(default=None, gt=0)
+    drain_delay_s: float | None = Field(default=None, ge=0)
 
 
 class LocalBase(_Strict):
@@ -241,6 +249,7 @@ class GatewayConfig(_Strict):
     metrics: MetricsSection = Field(default_factory=MetricsSection)
     access_log: AccessLogSection = Field(default_factory=AccessLogSection)
     cloudwatch: CloudWatchSection = Field(default_factory=CloudWatchSection)
+    server: ServerSection = Field(default_factory=ServerSection)
 
     @field_validator("aliases", mode="before")
     @classmethod
@@ -271,6 +280,19 @@ def load_config(settings: Settings) -> GatewayConfig:
                     _check_local(settings.config, alias, target, bases)
     config._unavailable = check_local_bases(settings.config, bases)
     return config
+
+
+def server_settings(settings: Settings) -> Settings:
+    """``settings`` with the file's ``server:`` values where no variable or flag set them."""
+    if settings.config is None:
+        return settings
+    section = _read(settings.config).server.model_dump(exclude_none=True)
+    given = {k: v for k, v in section.items() if k not in settings.model_fields_set}
+    if not given:
+        return settings
+    if given.get("workers") == "auto":
+        given["workers"] = usable_cores()
+    return settings.model_copy(update=given)
 
 
 def _check_local(
