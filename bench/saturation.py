@@ -331,7 +331,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
     workdir = procs.make_workdir()
     schema = "strata_sat_" + secrets.token_hex(4)
-    prefix = f"strata-bench:{secrets.token_hex(4)}:"
+    prefix = args.redis_prefix = f"strata-bench:{secrets.token_hex(4)}:"
     with psycopg.connect(PG_BASE, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     pg_url = f"{PG_BASE}?options=-csearch_path%3D{schema}"
@@ -439,8 +439,11 @@ async def measure_workers(
         }
     config = write_config(workdir, "workers", fake_port, False)
     name = f"workers-{args.workers}"
+    # Several workers refuse to start without Redis (limits would be per process); the dev
+    # key has none, so Redis is only there to satisfy that check.
+    shared = {"STRATA_REDIS_URL": REDIS_URL, "STRATA_REDIS_PREFIX": args.redis_prefix}
     gw = await start_gateway(
-        name, "new", procs.REPO, workdir, config, DEV_KEY, {}, ["--workers", str(args.workers)]
+        name, "new", procs.REPO, workdir, config, DEV_KEY, shared, ["--workers", str(args.workers)]
     )
     started.append(gw.proc)
     row = Row(f"plain converse, {args.workers} workers", name, "converse")
