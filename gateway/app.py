@@ -15,8 +15,10 @@ from gateway.accounting.keys import Keyring
 from gateway.accounting.service import Accounting
 from gateway.accounting.stage import AccountingAdmit, AccountingSettle
 from gateway.auth import OpenAccess, build_key_store
-from gateway.cache.service import open_cache
+from gateway.cache.service import invoke_model, open_cache
 from gateway.config import GatewayConfig, load_config
+from gateway.dashboard import routes as dashboard
+from gateway.experiments.setup import open_experiments
 from gateway.heap import freeze_startup_heap, thaw_startup_heap
 from gateway.observability.service import Observability
 from gateway.observability.tracing import Tracing, bedrock_address, from_environment
@@ -65,7 +67,8 @@ def create_app(
             # Opened before the pipeline's settle, so it closes after the last settle drained.
             accounting = await Accounting.open(stack, settings, config.prices)
             variants = RegistryResolver(home / "variants.sqlite")
-            route = RouteStage(config.routes(), variants)
+            experiments = await open_experiments(stack, settings, config, accounting.db, variants)
+            route = RouteStage(config.routes(), variants, live=experiments.live)
             region = config.bedrock.region or settings.aws_region
             endpoint = config.bedrock.endpoint_url or settings.bedrock_endpoint_url
             tracer = tracing or from_environment(stack, bedrock_address(endpoint, region))
@@ -88,11 +91,10 @@ def create_app(
                 ]
             )
             stack.push_async_callback(settle.drain)
-            known = frozenset(route.aliases)
             pipeline = Pipeline(
-                admit=[AccountingAdmit(accounting, known.__contains__), *(admit_stages or [])],
+                admit=[AccountingAdmit(accounting, route.is_alias), *(admit_stages or [])],
                 route=route,
-                cache=open_cache(settings, accounting),
+                cache=open_cache(settings, accounting, invoke_model(providers)),
                 attempt=attempt,
                 settle=settle,
             )
@@ -106,6 +108,7 @@ def create_app(
                 variants=variants,
                 accounting=accounting,
                 observability=observability,
+                experiments=experiments,
             )
             app.state.strata = state
             checks = asyncio.ensure_future(state.check_aws_credentials())
@@ -146,6 +149,7 @@ def create_app(
             *accounting_routes.routes,
             *cache.routes,
             *metrics.routes,
+            *dashboard.routes,
         ]
     )
     return app

@@ -51,6 +51,7 @@ from pydantic import (
 )
 
 from gateway.accounting.prices import PriceOverride
+from gateway.cache.route_config import PromptCacheSection, SemanticCacheSection, check_prompt_cache
 from gateway.config_local import check_local_bases
 from gateway.errors import ConfigError, InvalidRequest
 from gateway.observability.config import AccessLogSection, CloudWatchSection, MetricsSection
@@ -174,6 +175,8 @@ class AliasConfig(_Strict):
     fallback_on: list[str] = Field(default_factory=lambda: list(DEFAULT_FALLBACK_ON))
     experiment: ExperimentSection | None = None
     cache: CacheSection | None = None
+    prompt_cache: PromptCacheSection | None = None
+    semantic_cache: SemanticCacheSection | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -199,6 +202,10 @@ class AliasConfig(_Strict):
     def _targets_or_experiment(self) -> AliasConfig:
         if bool(self.targets) == (self.experiment is not None):
             raise ValueError("give either targets or an experiment")
+        if self.prompt_cache is not None:
+            check_prompt_cache(None, self.chains())
+        if self.semantic_cache is not None and self.cache is None:
+            raise ValueError("semantic_cache needs the route's cache: section (its ttl_s, rules)")
         return self
 
     def chains(self) -> list[list[Target]]:
@@ -207,12 +214,16 @@ class AliasConfig(_Strict):
         return [v.chain() for v in self.experiment.variants.values()]
 
     def route(self, name: str) -> Route:
+        if self.prompt_cache is not None:
+            check_prompt_cache(name, self.chains())
         policy = RoutePolicy(
             timeout_ms=self.timeout_ms,
             retry=RetryPolicy(**self.retry.model_dump()),
             breaker=BreakerPolicy(**self.breaker.model_dump()),
             fallback_on=frozenset(self.fallback_on),
             cache=CachePolicy(**self.cache.model_dump()) if self.cache is not None else None,
+            prompt_cache=self.prompt_cache.policy() if self.prompt_cache else None,
+            semantic_cache=self.semantic_cache.policy() if self.semantic_cache else None,
         )
         experiment = None
         if self.experiment is not None:
@@ -243,6 +254,7 @@ class GatewayConfig(_Strict):
     @property
     def unavailable(self) -> dict[str, str]:
         return self._unavailable
+
     # Per-target price rows that add to or override gateway/accounting/prices.json.
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
     # Observability (gateway/observability/config.py): /metrics, the access log, CloudWatch.

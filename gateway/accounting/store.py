@@ -35,6 +35,8 @@ class Cursor(Protocol):
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
     def fetchall(self) -> list[Any]: ...
     def fetchone(self) -> Any: ...
+    @property
+    def rowcount(self) -> int: ...
 
 
 class StoreUnavailable(Exception):
@@ -224,3 +226,7 @@ class _Translating:
 
     def fetchone(self) -> Any:
         return self._cur.fetchone()
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cur.rowcount)
