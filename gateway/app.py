@@ -19,6 +19,7 @@ from gateway.cache.service import invoke_model, open_cache
 from gateway.config import GatewayConfig, load_config
 from gateway.dashboard import routes as dashboard
 from gateway.experiments.setup import open_experiments
+from gateway.heap import freeze_startup_heap, thaw_startup_heap
 from gateway.observability.service import Observability
 from gateway.observability.tracing import Tracing, bedrock_address, from_environment
 from gateway.pipeline.admit import AdmitStage
@@ -122,6 +123,8 @@ def create_app(
                 )
             else:
                 log.info("gateway ready to accept requests; aliases: %s", aliases)
+            freeze_startup_heap()  # last: full collections no longer walk the start-up heap
+            stack.callback(thaw_startup_heap)
             yield
 
     app = FastAPI(
