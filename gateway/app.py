@@ -17,6 +17,8 @@ from gateway.accounting.stage import AccountingAdmit, AccountingSettle
 from gateway.auth import OpenAccess, build_key_store
 from gateway.cache.service import open_cache
 from gateway.config import GatewayConfig, load_config
+from gateway.experiments.graders.service import GraderCollector, GraderService
+from gateway.experiments.graders.wiring import open_graders
 from gateway.observability.service import Observability
 from gateway.observability.tracing import Tracing, bedrock_address, from_environment
 from gateway.pipeline.admit import AdmitStage
@@ -79,17 +81,24 @@ def create_app(
                 tracing=tracer,
                 region=region,
             )
+            graders = open_graders(config.graders, route.aliases, accounting.db, lambda: pipeline)
+            grading: list[GraderService] = [graders] if graders is not None else []
             settle = Settle(
                 [
                     AccountingSettle(accounting, region),
                     observability.settle,
+                    *grading,
                     *(settle_hooks or []),
                 ]
             )
             stack.push_async_callback(settle.drain)
             known = frozenset(route.aliases)
             pipeline = Pipeline(
-                admit=[AccountingAdmit(accounting, known.__contains__), *(admit_stages or [])],
+                admit=[
+                    AccountingAdmit(accounting, known.__contains__),
+                    *(admit_stages or []),
+                    *grading,  # last: only admitted calls are drawn for grading
+                ],
                 route=route,
                 cache=open_cache(settings, accounting),
                 attempt=attempt,
@@ -105,7 +114,12 @@ def create_app(
                 variants=variants,
                 accounting=accounting,
                 observability=observability,
+                graders=graders,
             )
+            if graders is not None:
+                graders.start()
+                stack.push_async_callback(graders.close)  # before settle.drain, LIFO
+                observability.prometheus.registry.register(GraderCollector(graders))
             app.state.strata = state
             checks = asyncio.ensure_future(state.check_aws_credentials())
             stack.callback(checks.cancel)

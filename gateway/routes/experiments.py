@@ -1,5 +1,6 @@
 """Experiment outcomes over HTTP: ``POST /v1/feedback`` (a key rates its own tenant's
-requests) and ``GET /admin/experiments/{alias}/stats`` (admin keys: the report and verdict).
+requests), ``GET /admin/experiments/{alias}/stats`` (admin keys: the report and verdict),
+``POST /admin/experiments/{alias}/outcomes`` (replay's grades) and ``GET /admin/graders``.
 
 Thin: parse, check the caller, hand to ``gateway.experiments``; database calls run off the loop.
 """
@@ -14,10 +15,12 @@ from starlette.routing import Route
 
 from gateway.errors import InvalidRequest
 from gateway.experiments.feedback import FeedbackBody, rate
+from gateway.experiments.outcomes import OutcomesBody, record_outcomes
 from gateway.experiments.report import ReportOptions, report
 from gateway.http import json_response
-from gateway.routes.accounting import _accounting, _body
+from gateway.routes.accounting import _accounting, _admin, _body
 from gateway.routes.admin import experiment_for
+from gateway.state import get_state
 
 
 async def feedback(request: Request) -> Response:
@@ -52,6 +55,7 @@ def _options(request: Request) -> ReportOptions:
         alpha=alpha,
         min_samples=min_samples,
         since=number("since", 0.0, float),
+        metric=q.get("metric", "feedback"),
     )
 
 
@@ -69,8 +73,27 @@ async def experiment_stats(request: Request) -> Response:
     return json_response(body)
 
 
+async def graders(request: Request) -> Response:
+    """``GET /admin/graders``: each configured grader's sampling and its results so far."""
+    _admin(request)
+    service = get_state(request).graders
+    return json_response(service.stats() if service is not None else {"graders": {}})
+
+
+async def outcomes(request: Request) -> Response:
+    """``POST /admin/experiments/{alias}/outcomes``: grades computed elsewhere (strata ab
+    replay) stored beside the ledger records of the alias's experiment."""
+    experiment = experiment_for(request)
+    accounting = _admin(request)
+    body: OutcomesBody = await _body(request, OutcomesBody)
+    stored = await asyncio.to_thread(record_outcomes, accounting, experiment.alias, body)
+    return json_response({"stored": stored})
+
+
 routes = [
     Route("/v1/feedback", feedback, methods=["POST"]),
+    Route("/admin/graders", graders, methods=["GET"]),
+    Route("/admin/experiments/{alias:path}/outcomes", outcomes, methods=["POST"]),
     # Before admin.py's /admin/experiments/{alias:path}, which would take "…/stats" as an alias.
     Route("/admin/experiments/{alias:path}/stats", experiment_stats, methods=["GET"]),
 ]
