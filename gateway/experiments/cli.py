@@ -20,6 +20,16 @@ the gateway, the records in the ledger); promotion through ``PUT /admin/experime
 - ``sample_ratio``: ``chi2``, ``p_value``, ``mismatch`` (p < 0.001), ``expected`` counts
 - ``guardrails[]``: ``guardrail`` (as given), ``failed``, ``control``, ``candidate``,
   ``limit`` (the metric's values), ``detail``
+- ``metric``: the outcome read, ``feedback`` (ratings) or ``grader:NAME`` (that grader's scores)
+- ``forced``: calls whose arm an admin chose (``strata ab replay``); they count everywhere but
+  in ``sample_ratio``
+- ``timeline``: the outcome over time, for the chart: ``start``, ``end`` (epoch seconds of the
+  first and last outcome, or null), ``buckets`` (equal slices between them), ``means`` (arm →
+  one outcome mean per slice, null where the arm had no outcome in it)
+
+``strata ab replay ALIAS --dataset eval.jsonl`` sends every row through every arm (admin
+``x-strata-arm``), grades the answers (``--grader``, default ``exact`` against each row's
+answer), stores the grades as outcomes and prints the status for ``grader:NAME``.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -65,8 +76,36 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float | None]) -> str:
+    """One character per slice: a block from ▁ (0) to █ (1), a dot where there is no outcome."""
+    out = []
+    for v in values:
+        if v is None:
+            out.append("·")
+        else:
+            out.append(BLOCKS[min(len(BLOCKS) - 1, max(0, round(v * (len(BLOCKS) - 1))))])
+    return "".join(out)
+
+
+def chart(doc: dict[str, Any]) -> list[str]:
+    line = doc.get("timeline")
+    if not line or line["start"] is None:
+        return []
+    span = max(0.0, line["end"] - line["start"])
+    lines = [
+        f"outcome over time ({doc['metric']}; {line['buckets']} slices over {span:.0f} s, "
+        "▁ = 0 … █ = 1):"
+    ]
+    for arm, means in line["means"].items():
+        lines.append(f"  {arm:<12}{sparkline(means)}")
+    return lines
+
+
 def render(doc: dict[str, Any]) -> str:
-    """The report as a few lines of text."""
+    """The report as a few lines of text, with a chart of the outcome over time."""
     weights = " ".join(f"{k}={v:g}" for k, v in doc["weights"].items())
     lines = [
         f"{doc['experiment']}: {doc['verdict']['text']}",
@@ -101,6 +140,11 @@ def render(doc: dict[str, Any]) -> str:
         lines.append(
             f"guardrail {g['guardrail']}: {'FAILED' if g['failed'] else 'ok'} ({g['detail']})"
         )
+    if doc.get("forced"):
+        lines.append(f"forced arm (replay): {doc['forced']} calls, left out of the sample ratio")
+    drawn = chart(doc)
+    if drawn:
+        lines += ["", *drawn]
     return "\n".join(lines)
 
 
@@ -117,6 +161,7 @@ def _target(url: str | None, key: str | None) -> tuple[str, str]:
 
 UrlOpt = Annotated[str | None, typer.Option(help="gateway base URL")]
 KeyOpt = Annotated[str | None, typer.Option(help="an admin key (else STRATA_API_KEY)")]
+MetricOpt = Annotated[str, typer.Option(help="the outcome: feedback or grader:NAME")]
 
 
 @ab_app.command("promote")
@@ -128,13 +173,14 @@ def promote(
     url: UrlOpt = None,
     key: KeyOpt = None,
     min_samples: Annotated[int, typer.Option(help="as for status, when --to is not given")] = 100,
+    metric: MetricOpt = "feedback",
 ) -> None:
     """Send all of the alias's traffic to one arm (weights 100/0 through
     ``PUT /admin/experiments/{alias}``). Without ``--to`` the verdict must name a winner."""
     base, secret = _target(url, key)
     path = urllib.parse.quote(alias)
     if to is None:
-        query = urllib.parse.urlencode({"min_samples": min_samples})
+        query = urllib.parse.urlencode({"min_samples": min_samples, "metric": metric})
         doc = _get(f"{base}/admin/experiments/{path}/stats?{query}", secret)
         kind = doc["verdict"]["kind"]
         if kind not in ("candidate better", "candidate worse"):
@@ -169,12 +215,79 @@ def status(
     candidate: Annotated[str | None, typer.Option(help="the candidate arm")] = None,
     alpha: Annotated[float, typer.Option(help="error rate of the sequential test")] = 0.05,
     min_samples: Annotated[int, typer.Option(help="rated requests per arm before a verdict")] = 100,
+    metric: MetricOpt = "feedback",
 ) -> None:
     base, secret = _target(url, key)
     params: list[tuple[str, str]] = [("alpha", str(alpha)), ("min_samples", str(min_samples))]
+    params.append(("metric", metric))
     params += [("guardrail", g) for g in guardrail or []]
     params += [(k, v) for k, v in (("control", control), ("candidate", candidate)) if v]
     query = urllib.parse.urlencode(params)
     path = urllib.parse.quote(alias)
     doc = _get(f"{base}/admin/experiments/{path}/stats?{query}", secret)
     typer.echo(json.dumps(doc, indent=2) if as_json else render(doc))
+
+
+@ab_app.command("replay")
+def replay_command(
+    alias: Annotated[str, typer.Argument(help="the alias whose experiment to replay through")],
+    dataset: Annotated[
+        Path, typer.Option(help="JSONL: prompt/completion, or messages ending in the answer")
+    ],
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="calls in flight")] = 8,
+    grader: Annotated[
+        str,
+        typer.Option(
+            help="exact | contains | regex[:PATTERN] | json_schema:FILE | "
+            "python:module:function | judge:ALIAS[:pairwise]"
+        ),
+    ] = "exact",
+    rubric: Annotated[str | None, typer.Option(help="the judge's rubric")] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1, help="per answer")] = None,
+    min_samples: Annotated[int, typer.Option(help="as for status")] = 100,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Send every row through every arm, grade the answers, store the grades as outcomes, and
+    print the experiment's status for that grader."""
+    import asyncio
+    import math
+
+    from gateway.experiments.dataset import DatasetProblem
+    from gateway.experiments.replay import ReplayError, replay
+
+    base, secret = _target(url, key)
+    try:
+        result = asyncio.run(
+            replay(
+                base,
+                secret,
+                alias,
+                dataset,
+                grader_spec=grader,
+                rubric=rubric,
+                concurrency=concurrency,
+                max_tokens=max_tokens,
+            )
+        )
+    except (DatasetProblem, ReplayError) as exc:
+        typer.echo(f"strata: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        typer.echo(f"strata: cannot reach the gateway at {base}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for arm, figures in result.per_arm().items():
+        mean = figures["mean"]
+        shown = "-" if math.isnan(mean) else f"{mean:.3f}"
+        typer.echo(
+            f"{arm}: {figures['calls']} calls, {figures['errors']} errors, "
+            f"{figures['graded']} graded, mean {result.grader} {shown}"
+        )
+    if result.grade_errors:
+        typer.echo(f"{result.grade_errors} answers could not be graded", err=True)
+    query = urllib.parse.urlencode(
+        {"metric": f"grader:{result.grader}", "min_samples": min_samples}
+    )
+    doc = _get(f"{base}/admin/experiments/{urllib.parse.quote(alias)}/stats?{query}", secret)
+    typer.echo("")
+    typer.echo(render(doc))
