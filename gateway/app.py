@@ -19,6 +19,7 @@ from gateway.cache.service import open_cache
 from gateway.config import GatewayConfig, load_config
 from gateway.experiments.graders.service import GraderCollector, GraderService
 from gateway.experiments.graders.wiring import open_graders
+from gateway.experiments.setup import open_experiments
 from gateway.observability.service import Observability
 from gateway.observability.tracing import Tracing, bedrock_address, from_environment
 from gateway.pipeline.admit import AdmitStage
@@ -66,7 +67,8 @@ def create_app(
             # Opened before the pipeline's settle, so it closes after the last settle drained.
             accounting = await Accounting.open(stack, settings, config.prices)
             variants = RegistryResolver(home / "variants.sqlite")
-            route = RouteStage(config.routes(), variants)
+            experiments = await open_experiments(stack, settings, config, accounting.db, variants)
+            route = RouteStage(config.routes(), variants, live=experiments.live)
             region = config.bedrock.region or settings.aws_region
             endpoint = config.bedrock.endpoint_url or settings.bedrock_endpoint_url
             tracer = tracing or from_environment(stack, bedrock_address(endpoint, region))
@@ -92,10 +94,9 @@ def create_app(
                 ]
             )
             stack.push_async_callback(settle.drain)
-            known = frozenset(route.aliases)
             pipeline = Pipeline(
                 admit=[
-                    AccountingAdmit(accounting, known.__contains__),
+                    AccountingAdmit(accounting, route.is_alias),
                     *(admit_stages or []),
                     *grading,  # last: only admitted calls are drawn for grading
                 ],
@@ -115,6 +116,7 @@ def create_app(
                 accounting=accounting,
                 observability=observability,
                 graders=graders,
+                experiments=experiments,
             )
             if graders is not None:
                 graders.start()

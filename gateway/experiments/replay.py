@@ -1,4 +1,4 @@
-"""``strata ab replay``: a dataset through every arm of an experiment, over the gateway's HTTP
+"""``strata ab replay NAME``: a dataset through every arm of an experiment, over the gateway's HTTP
 API, graded, with the grades stored as outcomes so that ``strata ab status`` reads a verdict.
 
 Each row is sent once per arm with ``x-strata-arm`` (admin keys), so both arms answer every
@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import quote
 
 import aiohttp
 
@@ -88,6 +89,23 @@ def grader_section(spec: str, rubric: str | None = None) -> tuple[str, GraderSec
     )
 
 
+def grader_for(spec: str | None, metric: str, rubric: str | None) -> tuple[str, GraderSection]:
+    """The grader to use and the name its outcomes are stored under: the experiment's metric
+    ``grader:NAME`` names both (NAME is the spec too when it is one, ``exact`` say), ``--grader``
+    chooses another spec; outside a grader metric the name is the spec's kind."""
+    named = metric.removeprefix("grader:") if metric.startswith("grader:") else None
+    if spec is None:
+        try:
+            kind, section = grader_section(named or "exact", rubric)
+        except ReplayError:
+            raise ReplayError(
+                f"the experiment's metric is {metric!r}; pass --grader SPEC to say how to grade"
+            ) from None
+    else:
+        kind, section = grader_section(spec, rubric)
+    return named or kind, section
+
+
 class Client:
     """The gateway's HTTP API, as the replay uses it."""
 
@@ -133,8 +151,8 @@ class Client:
             return rid, None, f"{status}: {_message(doc)}"
         return rid, str(doc["choices"][0]["message"]["content"] or ""), None
 
-    async def outcomes(self, alias: str, grader: str, items: list[dict[str, Any]]) -> None:
-        path = f"/admin/experiments/{alias}/outcomes"
+    async def outcomes(self, experiment: str, grader: str, items: list[dict[str, Any]]) -> None:
+        path = f"/admin/experiments/{quote(experiment, safe='')}/outcomes"
         status, doc, _ = await self._json("POST", path, json={"grader": grader, "outcomes": items})
         if status != 200:
             raise ReplayError(f"POST {path}: {status}: {_message(doc)}")
@@ -197,23 +215,24 @@ class Progress:
 async def replay(
     base: str,
     key: str,
-    alias: str,
+    experiment: str,
     dataset: Path,
     *,
-    grader_spec: str = "exact",
+    grader_spec: str | None = None,
     rubric: str | None = None,
     concurrency: int = 8,
     max_tokens: int | None = None,
     out: TextIO = sys.stderr,
 ) -> ReplayResult:
     rows = read_rows(dataset)
-    name, section = grader_section(grader_spec, rubric)
     # A local model answers one batch at a time: a generous per-call limit.
     timeout = aiohttp.ClientTimeout(total=600)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         client = Client(session, base, key)
-        shown = await client.get(f"/admin/experiments/{alias}")
-        arms = list(shown["weights"])
+        shown = await client.get(f"/admin/experiments/{quote(experiment, safe='')}")
+        arms, alias = list(shown["arms"]), str(shown["alias"])
+        experiment = str(shown["name"])
+        name, section = grader_for(grader_spec, str(shown.get("metric", "feedback")), rubric)
         try:
             grader: Grader = build_grader(name, section, HttpComplete(client))
         except ValueError as exc:
@@ -231,7 +250,7 @@ async def replay(
 
         out.write(
             f"replay: {len(rows)} rows x {len(arms)} arms ({', '.join(arms)}) of {alias!r}, "
-            f"{concurrency} at a time; grader {grader_spec}\n"
+            f"{concurrency} at a time; grader {name}\n"
         )
         await asyncio.gather(*(answer(a) for a in result.answers))
         graded = [a for a in result.answers if a.text is not None and a.request_id]
@@ -255,5 +274,5 @@ async def replay(
             if a.grade is not None
         ]
         for i in range(0, len(items), OUTCOME_BATCH):
-            await client.outcomes(alias, name, items[i : i + OUTCOME_BATCH])
+            await client.outcomes(experiment, name, items[i : i + OUTCOME_BATCH])
     return result

@@ -99,7 +99,7 @@ def report(db: Database, experiment: Experiment, options: ReportOptions) -> dict
     rails = [stats.Guardrail.parse(g) for g in options.guardrails]
     control, candidate = arms_of(experiment, options)
     sql, leading = metric_query(options.metric)
-    rows = db.query(sql, (*leading, experiment.alias, options.since))
+    rows = db.query(sql, (*leading, experiment.name, options.since))
     nan = float("nan")
     by_arm: dict[str, list[tuple[float, float, float]]] = {name: [] for name in experiment.arms}
     rated: list[tuple[str, float]] = []  # (arm, outcome) in arrival order
@@ -160,7 +160,7 @@ def report(db: Database, experiment: Experiment, options: ReportOptions) -> dict
         min_samples=options.min_samples,
     )
     return {
-        "experiment": experiment.alias,
+        "experiment": experiment.name,
         "control": control,
         "candidate": candidate,
         "weights": experiment.weights,

@@ -111,8 +111,8 @@ class GraderService:
             call.outcome.answer = []
 
     async def __call__(self, call: Call, outcome: Outcome) -> None:
-        if call.hints.arm is not None and outcome.variant is not None and outcome.alias:
-            row = store.ForcedRow(call.request_id, outcome.alias, outcome.variant, time.time())
+        if call.hints.arm is not None and outcome.variant is not None and outcome.experiment:
+            row = store.ForcedRow(call.request_id, outcome.experiment, outcome.variant, time.time())
             self._forced.append(row)
         drawn = call.context.get(SAMPLED)
         if not drawn or outcome.answer is None:
