@@ -252,13 +252,19 @@ def status(
     ] = None,
     control: Annotated[str | None, typer.Option(help="the control arm")] = None,
     candidate: Annotated[str | None, typer.Option(help="the candidate arm")] = None,
-    alpha: Annotated[float, typer.Option(help="error rate of the sequential test")] = 0.05,
-    min_samples: Annotated[int, typer.Option(help="rated requests per arm before a verdict")] = 100,
+    alpha: Annotated[
+        float | None,
+        typer.Option(help="error rate of the sequential test (default: the experiment's)"),
+    ] = None,
+    min_samples: Annotated[
+        int | None,
+        typer.Option(help="outcomes per arm before a verdict (default: the experiment's)"),
+    ] = None,
     metric: MetricOpt = None,
 ) -> None:
     base, secret = _target(url, key)
-    params: list[tuple[str, str]] = [("alpha", str(alpha)), ("min_samples", str(min_samples))]
-    params += [("metric", metric)] if metric else []
+    given = (("alpha", alpha), ("min_samples", min_samples), ("metric", metric))
+    params: list[tuple[str, str]] = [(k, str(v)) for k, v in given if v is not None]
     params += [("guardrail", g) for g in guardrail or []]
     params += [(k, v) for k, v in (("control", control), ("candidate", candidate)) if v]
     query = urllib.parse.urlencode(params)
@@ -284,7 +290,9 @@ def replay_command(
     ] = None,
     rubric: Annotated[str | None, typer.Option(help="the judge's rubric")] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1, help="per answer")] = None,
-    min_samples: Annotated[int, typer.Option(help="as for status")] = 100,
+    min_samples: Annotated[
+        int | None, typer.Option(help="as for status (default: the experiment's)")
+    ] = None,
     url: UrlOpt = None,
     key: KeyOpt = None,
 ) -> None:
@@ -325,9 +333,10 @@ def replay_command(
         )
     if result.grade_errors:
         typer.echo(f"{result.grade_errors} answers could not be graded", err=True)
-    query = urllib.parse.urlencode(
-        {"metric": f"grader:{result.grader}", "min_samples": min_samples}
-    )
+    params = {"metric": f"grader:{result.grader}"}
+    if min_samples is not None:
+        params["min_samples"] = str(min_samples)
+    query = urllib.parse.urlencode(params)
     path = urllib.parse.quote(name, safe="")
     doc = _get(f"{base}/admin/experiments/{path}/stats?{query}", secret)
     typer.echo("")
