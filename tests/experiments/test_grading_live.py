@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.accounting.keys import KeyAdmin
+from gateway.accounting.store import Database
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.experiments import grader_fns
@@ -120,7 +122,9 @@ bedrock:
 """,
             encoding="utf-8",
         )
-        settings = Settings(home=home, config=config, dev_key=TEST_KEY)  # type: ignore[call-arg]
+        settings = Settings(  # type: ignore[call-arg]
+            home=home, config=config, dev_key=TEST_KEY, keys_refresh_s=0.05
+        )
         try:
             with serve(create_app(settings)) as url:
                 yield Gateway(url, home, wire)
@@ -188,6 +192,19 @@ def test_forced_arms_need_an_admin_key_and_skip_the_sample_ratio(gateway: Gatewa
         headers={**AUTH, "x-strata-arm": "nope"},
     )
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "x-strata-arm"
+    db = Database(None, gateway.home)
+    secret, _ = KeyAdmin(db).create("acme")
+    db.close()
+    for _ in range(200):  # live once the gateway's key poller saw it
+        tenant = httpx.post(
+            gateway.url + "/v1/chat/completions",
+            json={"model": "support", "messages": [{"role": "user", "content": "Encode: abc"}]},
+            headers={"Authorization": f"Bearer {secret}", "x-strata-arm": "tuned"},
+        )
+        if tenant.status_code != 401:
+            break
+        time.sleep(0.05)
+    assert tenant.status_code == 403 and tenant.json()["error"]["param"] == "x-strata-arm"
     gateway.wait_graded("exact", "ok", 30)
     status = gateway.admin("/admin/experiments/support/stats", metric="grader:exact")
     # 30 forced calls to one arm of a 50/50 split: not a sample-ratio mismatch.
