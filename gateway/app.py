@@ -17,7 +17,7 @@ from gateway.accounting.stage import AccountingAdmit, AccountingSettle
 from gateway.auth import OpenAccess, build_key_store
 from gateway.cache.service import open_cache
 from gateway.config import GatewayConfig, load_config
-from gateway.experiments.graders.service import GraderCollector, GraderService
+from gateway.experiments.graders.service import GraderCollector
 from gateway.experiments.graders.wiring import open_graders
 from gateway.experiments.setup import open_experiments
 from gateway.observability.service import Observability
@@ -84,12 +84,11 @@ def create_app(
                 region=region,
             )
             graders = open_graders(config.graders, route.aliases, accounting.db, lambda: pipeline)
-            grading: list[GraderService] = [graders] if graders is not None else []
             settle = Settle(
                 [
                     AccountingSettle(accounting, region),
                     observability.settle,
-                    *grading,
+                    graders,
                     *(settle_hooks or []),
                 ]
             )
@@ -98,7 +97,7 @@ def create_app(
                 admit=[
                     AccountingAdmit(accounting, route.is_alias),
                     *(admit_stages or []),
-                    *grading,  # last: only admitted calls are drawn for grading
+                    graders,  # last: only admitted calls are drawn for grading
                 ],
                 route=route,
                 cache=open_cache(settings, accounting),
@@ -118,10 +117,9 @@ def create_app(
                 graders=graders,
                 experiments=experiments,
             )
-            if graders is not None:
-                graders.start()
-                stack.push_async_callback(graders.close)  # before settle.drain, LIFO
-                observability.prometheus.registry.register(GraderCollector(graders))
+            graders.start()
+            stack.push_async_callback(graders.close)  # before settle.drain, LIFO
+            observability.prometheus.registry.register(GraderCollector(graders))
             app.state.strata = state
             checks = asyncio.ensure_future(state.check_aws_credentials())
             stack.callback(checks.cancel)

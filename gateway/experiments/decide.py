@@ -44,6 +44,7 @@ def evidence(db: Database, record: ExperimentRecord, since: float = 0.0) -> dict
         alpha=record.alpha,
         min_samples=record.min_samples,
         since=since,
+        metric=record.metric,
     )
     return report(db, build(record), options)
 

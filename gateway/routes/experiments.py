@@ -67,8 +67,12 @@ async def experiment_stats(request: Request) -> Response:
     _, record, _ = experiment_for(request)  # admin check first
     accounting, _ = _accounting(request)
     options = _options(request, record)
-    # This replica's recent records are still in the ledger's buffer (sealed every 0.2 s).
+    # This replica's recent records are still in the ledger's buffer (sealed every 0.2 s),
+    # and its forced-arm notes and grades in the graders' (written every 0.2 s).
     await asyncio.to_thread(accounting.ledger.flush, 2.0)
+    graders = get_state(request).graders
+    if graders is not None:
+        await graders.flush()
     try:
         body = await asyncio.to_thread(report, accounting.db, build(record), options)
     except ValueError as exc:

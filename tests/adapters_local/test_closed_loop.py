@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gateway.app import create_app
-from gateway.cli import app
+from gateway.cli import _mount, app
 from gateway.settings import Settings
 from tests.gateway.harness import TEST_KEY, serve
 
@@ -28,6 +28,8 @@ AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
 
 
 def cli(*args: str) -> str:
+    if not any(group.name == "ab" for group in app.registered_groups):
+        _mount()
     result = CliRunner().invoke(app, list(args))
     assert result.exit_code == 0, result.output
     return result.output

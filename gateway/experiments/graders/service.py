@@ -92,12 +92,12 @@ class GraderService:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._flush()
+        await self.flush()
 
     async def idle(self) -> None:
         """Until nothing is queued or being graded, and every grade is written."""
         await self._queue.join()
-        await self._flush()
+        await self.flush()
 
     # -- the request path: quick and never raising into it ---------------------------------
 
@@ -178,9 +178,10 @@ class GraderService:
     async def _flush_every(self) -> None:
         while True:
             await asyncio.sleep(_FLUSH_S)
-            await self._flush()
+            await self.flush()
 
-    async def _flush(self) -> None:
+    async def flush(self) -> None:
+        """Write the grades and forced-arm notes made so far (a report reads them next)."""
         if self._db is None or not (self._grades or self._forced):
             return
         grades, forced = self._grades, self._forced

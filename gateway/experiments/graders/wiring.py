@@ -55,10 +55,9 @@ def open_graders(
     aliases: Collection[str],
     db: Database | None,
     pipeline: Callable[[], Pipeline],
-) -> GraderService | None:
-    """None when strata.yaml has no graders; ConfigError naming the grader and field."""
-    if not sections:
-        return None
+) -> GraderService:
+    """The service (with no graders it still notes forced-arm calls for the sample-ratio
+    check); ConfigError naming the grader and field."""
     complete = PipelineComplete(pipeline)
     built: dict[str, Configured] = {}
     for name, section in sections.items():
