@@ -117,6 +117,12 @@ def render(doc: dict[str, Any]) -> str:
     """The report as a few lines of text, with a chart of the outcome over time."""
     weights = " ".join(f"{k}={v:g}" for k, v in doc["weights"].items())
     status = f"{doc['status']} on alias {doc['alias']}, " if "status" in doc else ""
+    if doc.get("ramp"):
+        ramp = doc["ramp"]
+        status += (
+            f"ramping ({doc['weights'].get(doc['candidate'], 0):g}% at step {ramp['step'] + 1} "
+            f"of {len(ramp['steps'])}, every {ramp['every_s']:g} s), "
+        )
     lines = [
         f"{doc['experiment']}: {doc['verdict']['text']}",
         f"{status}control {doc['control']}, candidate {doc['candidate']}; weights {weights}; "

@@ -19,8 +19,9 @@ from typing import Any
 
 from gateway.accounting.store import Database
 from gateway.errors import Conflict
+from gateway.experiments import store
 from gateway.experiments.live import build
-from gateway.experiments.report import ReportOptions, report
+from gateway.experiments.report import RatioWindow, ReportOptions, report, running_window
 from gateway.experiments.store import ExperimentRecord
 
 RAMP_MIN_REQUESTS = 10  # per arm and step: a step with less traffic waits
@@ -35,8 +36,16 @@ class Decision:
     evidence: dict[str, Any]
 
 
-def evidence(db: Database, record: ExperimentRecord, since: float = 0.0) -> dict[str, Any]:
-    """The experiment's report (as ``ab status`` shows it) over records since ``since``."""
+def evidence(
+    db: Database,
+    record: ExperimentRecord,
+    since: float = 0.0,
+    window: RatioWindow | None = None,
+) -> dict[str, Any]:
+    """The experiment's report (as ``ab status`` shows it) over records since ``since``; the
+    sample-ratio check over ``window`` (default: the latest stretch of constant weights)."""
+    if window is None:
+        window = running_window(store.events(db, record.name))
     options = ReportOptions(
         control=record.control,
         candidate=record.candidate,
@@ -45,6 +54,7 @@ def evidence(db: Database, record: ExperimentRecord, since: float = 0.0) -> dict
         min_samples=record.min_samples,
         since=since,
         metric=record.metric,
+        ratio_window=window,
     )
     return report(db, build(record), options)
 
@@ -144,7 +154,8 @@ def ramp_tick(db: Database, record: ExperimentRecord, now: float) -> Decision | 
         return None
     step, steps = record.ramp_step, record.ramp
     started = record.step_started or record.updated_at
-    doc = evidence(db, record, since=started)
+    window = RatioWindow(started, float("inf"), record.weights)
+    doc = evidence(db, record, since=started, window=window)
     doc["window"] = {"since": started, "step": step + 1, "share": steps[step]}
     failed = [g for g in doc["guardrails"] if g["failed"]]
     if failed:

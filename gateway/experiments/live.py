@@ -41,9 +41,14 @@ def build(record: ExperimentRecord) -> Experiment:
 
 
 class LiveExperiments:
-    def __init__(self, db: Database, refresh_s: float) -> None:
+    def __init__(
+        self, db: Database, refresh_s: float, configured: frozenset[str] = frozenset()
+    ) -> None:
         self._db = db
         self.refresh_s = refresh_s
+        # strata.yaml experiments this replica's file still defines: a seeded experiment whose
+        # section was removed from the file stops routing here (the file's alias takes over).
+        self._configured = configured
         self._by_alias: dict[str, Experiment] = {}
         self._records: dict[str, ExperimentRecord] = {}
         self._revision = -1
@@ -84,6 +89,8 @@ class LiveExperiments:
             records = store.load_all(self._db)
             by_alias: dict[str, Experiment] = {}
             for record in records:  # oldest first: the latest on an alias wins
+                if record.source == "config" and record.name not in self._configured:
+                    continue
                 try:
                     by_alias[record.alias] = build(record)
                 except ValueError as exc:  # a target that no longer parses: keep the others

@@ -68,6 +68,28 @@ def timeline(
 
 
 @dataclass(frozen=True)
+class RatioWindow:
+    """Where the sample-ratio check looks: the records of one stretch of constant weights
+    (counts from a ramp's or a re-weighting's earlier weights would read as a broken split)."""
+
+    start: float
+    end: float
+    weights: dict[str, float]
+
+
+def running_window(events: Sequence[dict[str, Any]]) -> RatioWindow | None:
+    """The latest stretch the experiment ran at constant weights, from its decision record
+    (``store.events``): from the last event that left it running to the next event, if any."""
+    window: RatioWindow | None = None
+    for event in events:
+        if window is not None and window.end == float("inf"):
+            window = RatioWindow(window.start, event["ts"], window.weights)
+        if event["status"] == "running":
+            window = RatioWindow(event["ts"], float("inf"), dict(event["weights"]))
+    return window
+
+
+@dataclass(frozen=True)
 class ReportOptions:
     control: str | None = None  # default: the arm named "control", else the first arm
     candidate: str | None = None  # default: the first other arm
@@ -76,6 +98,7 @@ class ReportOptions:
     min_samples: int = 100
     since: float = 0.0
     metric: str = "feedback"  # or "grader:NAME"
+    ratio_window: RatioWindow | None = None  # default: every record, at the weights now
 
 
 def arms_of(experiment: Experiment, options: ReportOptions) -> tuple[str, str]:
@@ -104,11 +127,13 @@ def report(db: Database, experiment: Experiment, options: ReportOptions) -> dict
     by_arm: dict[str, list[tuple[float, float, float]]] = {name: [] for name in experiment.arms}
     rated: list[tuple[str, float]] = []  # (arm, outcome) in arrival order
     dated: list[tuple[str, float, float]] = []
-    assigned = {name: 0 for name in experiment.arms}  # calls the split chose (not forced)
+    window = options.ratio_window
+    # Calls the split chose (not forced by an admin), in the ratio window when there is one.
+    assigned = dict.fromkeys(experiment.arms, 0)
     for variant, status, latency, cost, score, ts, forced in rows:
         if variant not in by_arm:
             continue  # an arm since removed from the config
-        if not forced:
+        if not forced and (window is None or window.start <= ts < window.end):
             assigned[variant] += 1
         by_arm[variant].append(
             (
@@ -146,7 +171,7 @@ def report(db: Database, experiment: Experiment, options: ReportOptions) -> dict
         order=[arm == candidate for arm, _ in pair],
         alpha=options.alpha,
     )
-    srm = stats.sample_ratio(assigned, experiment.weights)
+    srm = stats.sample_ratio(assigned, experiment.weights if window is None else window.weights)
     guards = [
         stats.check_guardrail(r, data(control), data(candidate), alpha=options.alpha) for r in rails
     ]

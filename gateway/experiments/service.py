@@ -50,7 +50,7 @@ class Experiments:
             done = await asyncio.to_thread(store.seed, db, record)
             if done:
                 log.info("experiment %r: %s from strata.yaml", record.name, done)
-        live = LiveExperiments(db, refresh_s)
+        live = LiveExperiments(db, refresh_s, frozenset(r.name for r in seeds))
         await asyncio.to_thread(live.reload, True)
         self = cls(db, live, check_target, lineage)
         poller = asyncio.ensure_future(live.run())

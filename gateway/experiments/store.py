@@ -10,8 +10,10 @@ advance the same ramp step cannot both succeed.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -152,12 +154,23 @@ def _active_on(cur: Cursor, alias: str, other_than: str) -> str | None:
     return str(row[0]) if row else None
 
 
+@contextmanager
+def _unique(what: str) -> Iterator[None]:
+    """A unique index refusing the write (a race the checks before it lost) as a Conflict."""
+    import psycopg
+
+    try:
+        yield
+    except (sqlite3.IntegrityError, psycopg.errors.UniqueViolation):
+        raise Conflict(f"{what}: changed by another writer meanwhile; retry", param=what) from None
+
+
 def insert(db: Database, record: ExperimentRecord, event: Event) -> ExperimentRecord:
     """Store a new experiment; Conflict if the name is taken or its alias already has a
     running or paused experiment."""
     now = time.time()
     record = replace(record, created_at=now, updated_at=now, version=1)
-    with db.transaction() as cur:
+    with _unique("alias"), db.transaction() as cur:
         cur.execute("SELECT status FROM experiments WHERE name = ?", (record.name,))
         if cur.fetchone() is not None:
             raise Conflict(f"name: experiment {record.name!r} already exists", param="name")
@@ -186,7 +199,7 @@ def update(
     new = replace(current, **changes, updated_at=now, version=current.version + 1)
     sets = [c for c in _COLUMNS if c != "name"]
     encoded = dict(zip(_COLUMNS, _encode(new), strict=True))
-    with db.transaction() as cur:
+    with _unique("alias"), db.transaction() as cur:
         if new.status in ACTIVE and current.status not in ACTIVE:
             busy = _active_on(cur, new.alias, new.name)
             if busy is not None:

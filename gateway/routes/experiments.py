@@ -8,6 +8,7 @@ Thin: parse, check the caller, hand to ``gateway.experiments``; database calls r
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,7 +19,7 @@ from gateway.experiments import lineage, store
 from gateway.experiments.feedback import FeedbackBody, rate
 from gateway.experiments.live import build
 from gateway.experiments.outcomes import OutcomesBody, record_outcomes
-from gateway.experiments.report import ReportOptions, report
+from gateway.experiments.report import ReportOptions, report, running_window
 from gateway.experiments.store import ExperimentRecord
 from gateway.http import json_response
 from gateway.routes.accounting import _accounting, _admin, _body
@@ -73,12 +74,13 @@ async def experiment_stats(request: Request) -> Response:
     graders = get_state(request).graders
     if graders is not None:
         await graders.flush()
+    events = await asyncio.to_thread(store.events, accounting.db, record.name)
+    options = replace(options, ratio_window=running_window(events))
     try:
         body = await asyncio.to_thread(report, accounting.db, build(record), options)
     except ValueError as exc:
         text = str(exc)  # names the option at fault: "control: …", "guardrail '…': …"
         raise InvalidRequest(text, param=text.split(":")[0].split(" ")[0]) from None
-    events = await asyncio.to_thread(store.events, accounting.db, record.name)
     registry = get_state(request).variants
     body |= {
         "alias": record.alias,

@@ -23,6 +23,15 @@ from tests.fakes.bedrock_faults import delayed
 from tests.fakes.bedrock_wire import BedrockWireServer, FakeRequest, Reply
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+# An experiment of strata.yaml (put first among the aliases): seeded into the shared store.
+SEEDED = """
+  seeded:
+    experiment:
+      sticky_by: request
+      variants:
+        control: {target: "bedrock:test-model", weight: 50}
+        tuned: {target: "bedrock:model-t", weight: 50}
+"""
 
 
 def reply(request: FakeRequest) -> Reply:
@@ -56,6 +65,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     tmp: Path = tmp_path_factory.mktemp("ab-replicas")
     with pg_schema() as pg_url, BedrockWireServer(delayed(0.05, reply)) as wire:
         config = write_config(tmp / "strata.yaml", wire.endpoint_url)
+        text = config.read_text(encoding="utf-8").replace("aliases:\n", "aliases:" + SEEDED, 1)
+        config.write_text(text, encoding="utf-8")
         env = {"STRATA_DATABASE_URL": pg_url, "STRATA_EXPERIMENTS_REFRESH_S": "0.5"}
         with replicas(tmp, config, env) as (a, b):
             yield Pair(a.url, b.url)
@@ -101,6 +112,29 @@ def test_promotion_through_one_replica_is_in_force_on_the_other(pair: Pair) -> N
     listed = httpx.get(f"{pair.b}/admin/experiments", headers=ADMIN, timeout=30).json()["data"]
     mine = next(d for d in listed if d["name"] == "chat-exp")
     assert mine["status"] == "promoted" and mine["shares"] == {"control": 0.0, "candidate": 100.0}
+
+
+def test_reweighting_a_strata_yaml_experiment_reaches_the_other_replica(pair: Pair) -> None:
+    # The defect: weights lived in the process a PUT was sent to, so B never saw it.
+    assert {pair.arm(pair.b, "seeded") for _ in range(16)} == {"control", "tuned"}
+    r = httpx.put(
+        f"{pair.a}/admin/experiments/seeded",
+        json={"weights": {"control": 0, "tuned": 100}},
+        headers=ADMIN,
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    recent: list[str] = []
+
+    def b_all_tuned() -> bool:
+        recent.append(pair.arm(pair.b, "seeded"))
+        return recent[-5:] == ["tuned"] * 5
+
+    _poll(b_all_tuned, "B sends everything to the tuned arm")
+    shown = httpx.get(f"{pair.b}/admin/experiments/seeded", headers=ADMIN, timeout=30).json()
+    assert shown["source"] == "config" and [e["kind"] for e in shown["events"]] == [
+        "seed", "weights",
+    ]  # fmt: skip
 
 
 def _events(url: str, name: str) -> list[dict[str, Any]]:

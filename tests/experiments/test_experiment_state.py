@@ -120,6 +120,7 @@ def test_create_routes_the_alias_and_list_shows_it(gateway: Gateway) -> None:
     assert mine["arms"] == {"control": ["bedrock:model-a"], "candidate": ["variant:tuned-v1"]}
     assert listed["support"]["source"] == "config"
     code, out = gateway.ab("list")
+    print(out)
     assert "plain-2026 on plain [running] control=50% candidate=50%" in out
 
     # Status by name reads the experiment's own records.
@@ -165,6 +166,17 @@ def test_pause_resume_stop_and_one_running_experiment_per_alias(gateway: Gateway
     kinds = [e["kind"] for e in shown["events"]]
     assert kinds == ["create", "pause", "resume", "stop"]
     assert all(e["actor"] == "default/dev" or "/" in e["actor"] for e in shown["events"])
+
+
+def test_an_experiment_may_bring_a_new_alias(gateway: Gateway) -> None:
+    code, out = gateway.ab(
+        "create", "fresh-1", "--alias", "fresh", "--control", "bedrock:model-a",
+        "--candidate", "bedrock:model-b", "--split", "100/0",
+    )  # fmt: skip
+    assert code == 0, out
+    assert gateway.chat("fresh").headers["x-strata-target"] == "bedrock:model-a"
+    models = httpx.get(gateway.url + "/v1/models", headers=ADMIN).json()["data"]
+    assert "fresh" in {m["id"] for m in models}
 
 
 BAD = [

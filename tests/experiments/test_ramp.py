@@ -1,4 +1,4 @@
-"""Progressive promotion (acceptance 4): ``strata ab promote NAME --ramp … --step-every 1s``
+"""Progressive promotion (acceptance 4): ``strata ab promote NAME --ramp … --step-every 3s``
 raises the candidate's share step by step while its guardrails hold, and rolls back by itself,
 with the reason and the statistics on record, when the candidate's latency turns 3x worse
 mid-ramp (scripted in the Bedrock-wire fake). Real gateway, SQLite store, steady traffic."""
@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from customize.variants.store import Variant, VariantStore
 from gateway.app import create_app
 from gateway.cli import _mount, app
+from gateway.experiments.cli import render
 from gateway.settings import Settings
 from tests.experiments.traffic import Traffic
 from tests.fakes.bedrock_faults import by_model, delayed
@@ -108,12 +109,14 @@ def _create(gateway: Gateway, name: str) -> None:
 def test_ramp_rolls_back_by_itself_when_the_candidate_turns_slow(gateway: Gateway) -> None:
     _create(gateway, "ramp-bad")
     with Traffic([gateway.url], TEST_KEY, "support"):
-        out = gateway.ab("promote", "ramp-bad", "--ramp", "10,25,50,100", "--step-every", "1s")
-        assert out.startswith("ramp-bad: ramping candidate through 10,25,50,100% every 1 s")
+        # Steps of 3 s: the slowdown below lands well inside the 25% step, even when a quiet
+        # machine serves the traffic fast (steps then advance as soon as their time is up).
+        out = gateway.ab("promote", "ramp-bad", "--ramp", "10,25,50,100", "--step-every", "3s")
+        assert out.startswith("ramp-bad: ramping candidate through 10,25,50,100% every 3 s")
         # Mid-ramp (the 25% step in force), the candidate's upstream becomes 3x slower.
         mid = gateway.until("ramp-bad", lambda s: (s["ramp_step"] or 0) >= 1)
+        gateway.wire.handler = latencies(3 * BASE_S)  # at once: nothing slow in between
         assert mid["status"] == "running" and mid["shares"]["candidate"] == 25.0
-        gateway.wire.handler = latencies(3 * BASE_S)
         done = gateway.until("ramp-bad", lambda s: s["status"] != "running")
     assert done["status"] == "rolled_back"
     assert done["effective_weights"] == {"control": 100.0, "candidate": 0.0}
@@ -128,6 +131,7 @@ def test_ramp_rolls_back_by_itself_when_the_candidate_turns_slow(gateway: Gatewa
     assert [g["guardrail"] for g in failed] == ["p95_latency_ms<+50%"]
     assert failed[0]["candidate"] > failed[0]["limit"]
     assert back["evidence"]["window"]["step"] >= 2  # judged on that step's records only
+    assert back["evidence"]["window"]["share"] < 100
     # The steps that held say so, with their statistics.
     steps = [e for e in done["events"] if e["kind"] == "step"]
     assert all("guardrails held" in e["reason"] and e["evidence"]["arms"] for e in steps)
@@ -145,6 +149,7 @@ def test_ramp_rolls_back_by_itself_when_the_candidate_turns_slow(gateway: Gatewa
     assert lineage.lineage["experiment"] == "ramp-bad (arm candidate of alias support)"
     assert lineage.lineage["promotion"].startswith("rolled back ")
     status = gateway.ab("status", "ramp-bad")
+    print(status)
     assert "rolled_back on alias support" in status
     chain = status.split("lineage: ")[1]
     assert chain.startswith("dataset sha256:abc -> training_job arn:aws:bedrock:job/1 -> "
@@ -169,3 +174,16 @@ def test_ramp_that_holds_ends_promoted(gateway: Gateway) -> None:
     assert [e["weights"]["candidate"] for e in done["events"]] == [10.0, 20.0, 60.0, 100.0]
     registry = VariantStore(gateway.home / "variants.sqlite").get("tuned-v1")
     assert registry is not None and registry.lineage["promotion"].startswith("promoted ")
+
+
+def test_status_text_says_when_a_ramp_is_in_progress() -> None:
+    doc = {
+        "experiment": "e", "status": "running", "alias": "support", "control": "control",
+        "candidate": "candidate", "weights": {"control": 75.0, "candidate": 25.0},
+        "alpha": 0.05, "ramp": {"steps": [10, 25, 50, 100], "step": 1, "every_s": 3.0},
+        "verdict": {"text": "no difference yet (no outcomes recorded yet)"}, "arms": [],
+        "difference": None, "sample_ratio": {"chi2": 0.0, "p_value": 1.0, "mismatch": False},
+        "guardrails": [], "lineage": [],
+    }  # fmt: skip
+    second = render(doc).splitlines()[1]
+    assert second.startswith("running on alias support, ramping (25% at step 2 of 4, every 3 s)")

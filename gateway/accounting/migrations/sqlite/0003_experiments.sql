@@ -29,6 +29,9 @@ CREATE TABLE experiments (
     version       BIGINT NOT NULL
 );
 CREATE INDEX experiments_alias ON experiments (alias, created_at);
+-- One running or paused experiment per alias, even when two replicas create at once.
+CREATE UNIQUE INDEX experiments_one_active ON experiments (alias)
+    WHERE status IN ('running', 'paused');
 
 -- The decision record: one row per create, weight change, pause, step, promotion, rollback,
 -- with who made it and the statistics it was made on.
