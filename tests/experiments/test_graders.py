@@ -301,3 +301,15 @@ def test_errors_are_not_graded() -> None:
 
     asyncio.run(run())
     assert service.stats()["queued"] == 0
+
+
+def test_outcome_chart_is_one_block_per_slice() -> None:
+    from gateway.experiments.cli import chart, sparkline
+    from gateway.experiments.report import timeline
+
+    assert sparkline([0.0, 1.0, None, 0.5, 0.14]) == "▁█·▅▂"
+    line = timeline([("a", 0.0, 10.0), ("a", 1.0, 20.0), ("b", 1.0, 15.0)], ["a", "b"], 2)
+    assert line["means"] == {"a": [0.0, 1.0], "b": [None, 1.0]}
+    drawn = chart({"metric": "grader:exact", "timeline": line})
+    assert drawn[1:] == ["  a           ▁█", "  b           ·█"]
+    assert chart({"metric": "feedback", "timeline": timeline([], ["a"])}) == []
