@@ -71,7 +71,8 @@ class Gateway:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             doc: dict[str, Any] = self.admin("/admin/graders")
-            if doc["graders"][grader][result] >= count and doc["queued"] == 0:
+            idle = doc["queued"] == 0 and doc["grading"] == 0
+            if doc["graders"][grader][result] >= count and idle:
                 return doc
             time.sleep(0.05)
         raise AssertionError(f"{grader} never reached {count} {result}: {doc}")
