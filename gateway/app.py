@@ -18,6 +18,8 @@ from gateway.auth import OpenAccess, build_key_store
 from gateway.cache.service import invoke_model, open_cache
 from gateway.config import GatewayConfig, load_config
 from gateway.dashboard import routes as dashboard
+from gateway.experiments.graders.service import GraderCollector
+from gateway.experiments.graders.wiring import open_graders
 from gateway.experiments.setup import open_experiments
 from gateway.heap import freeze_startup_heap, thaw_startup_heap
 from gateway.observability.service import Observability
@@ -83,16 +85,22 @@ def create_app(
                 tracing=tracer,
                 region=region,
             )
+            graders = open_graders(config.graders, route.aliases, accounting.db, lambda: pipeline)
             settle = Settle(
                 [
                     AccountingSettle(accounting, region),
                     observability.settle,
+                    graders,
                     *(settle_hooks or []),
                 ]
             )
             stack.push_async_callback(settle.drain)
             pipeline = Pipeline(
-                admit=[AccountingAdmit(accounting, route.is_alias), *(admit_stages or [])],
+                admit=[
+                    AccountingAdmit(accounting, route.is_alias),
+                    *(admit_stages or []),
+                    graders,  # last: only admitted calls are drawn for grading
+                ],
                 route=route,
                 cache=open_cache(settings, accounting, invoke_model(providers)),
                 attempt=attempt,
@@ -108,8 +116,12 @@ def create_app(
                 variants=variants,
                 accounting=accounting,
                 observability=observability,
+                graders=graders,
                 experiments=experiments,
             )
+            graders.start()
+            stack.push_async_callback(graders.close)  # before settle.drain, LIFO
+            observability.prometheus.registry.register(GraderCollector(graders))
             app.state.strata = state
             checks = asyncio.ensure_future(state.check_aws_credentials())
             stack.callback(checks.cancel)

@@ -54,6 +54,7 @@ from gateway.accounting.prices import PriceOverride
 from gateway.cache.route_config import PromptCacheSection, SemanticCacheSection, check_prompt_cache
 from gateway.config_local import check_local_bases
 from gateway.errors import ConfigError, InvalidRequest
+from gateway.experiments.graders.config import GraderSection
 from gateway.observability.config import AccessLogSection, CloudWatchSection, MetricsSection
 from gateway.pipeline.experiments import Arm, Experiment, StickyBy
 from gateway.pipeline.policy import (
@@ -261,6 +262,8 @@ class GatewayConfig(_Strict):
     metrics: MetricsSection = Field(default_factory=MetricsSection)
     access_log: AccessLogSection = Field(default_factory=AccessLogSection)
     cloudwatch: CloudWatchSection = Field(default_factory=CloudWatchSection)
+    # Graders of live traffic (gateway/experiments/graders/config.py).
+    graders: dict[str, GraderSection] = Field(default_factory=dict)
     server: ServerSection = Field(default_factory=ServerSection)
 
     @field_validator("aliases", mode="before")

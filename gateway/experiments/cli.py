@@ -28,6 +28,16 @@ the gateway, the records in the ledger); promotion through ``PUT /admin/experime
   ``experiment`` (``ref``, ``when``, ``actor``), then each decision (``stage`` ``ramp`` |
   ``step`` | ``promote`` | ``rollback``, ``ref`` (its event), ``when``, ``actor`` (tenant/key
   id, or ``gateway:ramp``), ``reason``, ``weights`` after it)
+- ``metric``: the outcome read, ``feedback`` (ratings) or ``grader:NAME`` (that grader's scores)
+- ``forced``: calls whose arm an admin chose (``strata ab replay``); they count everywhere but
+  in ``sample_ratio``
+- ``timeline``: the outcome over time, for the chart: ``start``, ``end`` (epoch seconds of the
+  first and last outcome, or null), ``buckets`` (equal slices between them), ``means`` (arm →
+  one outcome mean per slice, null where the arm had no outcome in it)
+
+``strata ab replay NAME --dataset eval.jsonl`` sends every row through every arm (admin
+``x-strata-arm``), grades the answers (``--grader``, default ``exact`` against each row's
+answer), stores the grades as outcomes and prints the status for ``grader:NAME``.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -74,8 +85,36 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float | None]) -> str:
+    """One character per slice: a block from ▁ (0) to █ (1), a dot where there is no outcome."""
+    out = []
+    for v in values:
+        if v is None:
+            out.append("·")
+        else:
+            out.append(BLOCKS[min(len(BLOCKS) - 1, max(0, round(v * (len(BLOCKS) - 1))))])
+    return "".join(out)
+
+
+def chart(doc: dict[str, Any]) -> list[str]:
+    line = doc.get("timeline")
+    if not line or line["start"] is None:
+        return []
+    span = max(0.0, line["end"] - line["start"])
+    lines = [
+        f"outcome over time ({doc['metric']}; {line['buckets']} slices over {span:.0f} s, "
+        "▁ = 0 … █ = 1):"
+    ]
+    for arm, means in line["means"].items():
+        lines.append(f"  {arm:<12}{sparkline(means)}")
+    return lines
+
+
 def render(doc: dict[str, Any]) -> str:
-    """The report as a few lines of text."""
+    """The report as a few lines of text, with a chart of the outcome over time."""
     weights = " ".join(f"{k}={v:g}" for k, v in doc["weights"].items())
     status = f"{doc['status']} on alias {doc['alias']}, " if "status" in doc else ""
     if doc.get("ramp"):
@@ -117,6 +156,11 @@ def render(doc: dict[str, Any]) -> str:
         lines.append(
             f"guardrail {g['guardrail']}: {'FAILED' if g['failed'] else 'ok'} ({g['detail']})"
         )
+    if doc.get("forced"):
+        lines.append(f"forced arm (replay): {doc['forced']} calls, left out of the sample ratio")
+    drawn = chart(doc)
+    if drawn:
+        lines += ["", *drawn]
     if doc.get("lineage"):
         lines.append("lineage: " + " -> ".join(_step(s) for s in doc["lineage"]))
     return "\n".join(lines)
@@ -141,6 +185,10 @@ def _target(url: str | None, key: str | None) -> tuple[str, str]:
 
 UrlOpt = Annotated[str | None, typer.Option(help="gateway base URL")]
 KeyOpt = Annotated[str | None, typer.Option(help="an admin key (else STRATA_API_KEY)")]
+MetricOpt = Annotated[
+    str | None,
+    typer.Option(help="the outcome: feedback or grader:NAME (default: the experiment's)"),
+]
 
 
 @ab_app.command("promote")
@@ -210,14 +258,92 @@ def status(
     ] = None,
     control: Annotated[str | None, typer.Option(help="the control arm")] = None,
     candidate: Annotated[str | None, typer.Option(help="the candidate arm")] = None,
-    alpha: Annotated[float, typer.Option(help="error rate of the sequential test")] = 0.05,
-    min_samples: Annotated[int, typer.Option(help="rated requests per arm before a verdict")] = 100,
+    alpha: Annotated[
+        float | None,
+        typer.Option(help="error rate of the sequential test (default: the experiment's)"),
+    ] = None,
+    min_samples: Annotated[
+        int | None,
+        typer.Option(help="outcomes per arm before a verdict (default: the experiment's)"),
+    ] = None,
+    metric: MetricOpt = None,
 ) -> None:
     base, secret = _target(url, key)
-    params: list[tuple[str, str]] = [("alpha", str(alpha)), ("min_samples", str(min_samples))]
+    given = (("alpha", alpha), ("min_samples", min_samples), ("metric", metric))
+    params: list[tuple[str, str]] = [(k, str(v)) for k, v in given if v is not None]
     params += [("guardrail", g) for g in guardrail or []]
     params += [(k, v) for k, v in (("control", control), ("candidate", candidate)) if v]
     query = urllib.parse.urlencode(params)
     path = urllib.parse.quote(alias)
     doc = _get(f"{base}/admin/experiments/{path}/stats?{query}", secret)
     typer.echo(json.dumps(doc, indent=2) if as_json else render(doc))
+
+
+@ab_app.command("replay")
+def replay_command(
+    name: Annotated[str, typer.Argument(help="the experiment (or its alias)")],
+    dataset: Annotated[
+        Path, typer.Option(help="JSONL: prompt/completion, or messages ending in the answer")
+    ],
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="calls in flight")] = 8,
+    grader: Annotated[
+        str | None,
+        typer.Option(
+            help="exact | contains | regex[:PATTERN] | json_schema:FILE | "
+            "python:module:function | judge:ALIAS[:pairwise] (default: the experiment's "
+            "metric grader:NAME when NAME is one of these, else exact)"
+        ),
+    ] = None,
+    rubric: Annotated[str | None, typer.Option(help="the judge's rubric")] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1, help="per answer")] = None,
+    min_samples: Annotated[
+        int | None, typer.Option(help="as for status (default: the experiment's)")
+    ] = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Send every row through every arm, grade the answers, store the grades as outcomes, and
+    print the experiment's status for that grader."""
+    import asyncio
+    import math
+
+    from gateway.experiments.dataset import DatasetProblem
+    from gateway.experiments.replay import ReplayError, replay
+
+    base, secret = _target(url, key)
+    try:
+        result = asyncio.run(
+            replay(
+                base,
+                secret,
+                name,
+                dataset,
+                grader_spec=grader,
+                rubric=rubric,
+                concurrency=concurrency,
+                max_tokens=max_tokens,
+            )
+        )
+    except (DatasetProblem, ReplayError) as exc:
+        typer.echo(f"strata: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        typer.echo(f"strata: cannot reach the gateway at {base}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for arm, figures in result.per_arm().items():
+        mean = figures["mean"]
+        shown = "-" if math.isnan(mean) else f"{mean:.3f}"
+        typer.echo(
+            f"{arm}: {figures['calls']} calls, {figures['errors']} errors, "
+            f"{figures['graded']} graded, mean {result.grader} {shown}"
+        )
+    if result.grade_errors:
+        typer.echo(f"{result.grade_errors} answers could not be graded", err=True)
+    params = {"metric": f"grader:{result.grader}"}
+    if min_samples is not None:
+        params["min_samples"] = str(min_samples)
+    query = urllib.parse.urlencode(params)
+    path = urllib.parse.quote(name, safe="")
+    doc = _get(f"{base}/admin/experiments/{path}/stats?{query}", secret)
+    typer.echo("")
+    typer.echo(render(doc))

@@ -53,6 +53,7 @@ def evidence(
         alpha=record.alpha,
         min_samples=record.min_samples,
         since=since,
+        metric=record.metric,
         ratio_window=window,
     )
     return report(db, build(record), options)

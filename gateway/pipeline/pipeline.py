@@ -72,6 +72,8 @@ class Pipeline:
             raise
         outcome.usage = response.usage
         call.context["finish_reason"] = response.stopReason
+        if outcome.answer is not None:
+            outcome.answer.append(response.text())
         await self.settle(call, outcome)
         return response
 
@@ -177,7 +179,10 @@ class Relay:
     def _track(self, event: StreamEvent) -> None:
         delta = event.get("contentBlockDelta")
         if delta is not None:
-            self._outcome.output_chars += len(delta["delta"].get("text", ""))
+            text = delta["delta"].get("text", "")
+            self._outcome.output_chars += len(text)
+            if self._outcome.answer is not None:
+                self._outcome.answer.append(text)
             return
         stop = event.get("messageStop")
         if stop is not None:

@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gateway.errors import NotFound
+from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.pipeline.call import Call, Plan
-from gateway.pipeline.experiments import Experiment
+from gateway.pipeline.experiments import Arm, Experiment
 from gateway.pipeline.policy import RoutePolicy
 from gateway.targets import Target, looks_like_target, parse_target
 
 MAX_VARIANT_DEPTH = 4
+ARM_HEADER = "x-strata-arm"
 
 
 class LiveExperiments(Protocol):
@@ -80,7 +81,7 @@ class RouteStage:
         live = self.live.for_alias(call.model) if self.live is not None else None
         if live is not None:
             policy = route.policy if route is not None else self._default
-            arm = live.choose(unit_of(call, live))
+            arm = forced_arm(call, live) or live.choose(unit_of(call, live))
             return Plan(
                 call.model, arm.targets, policy, self.resolve, arm.name, experiment=live.name
             )
@@ -97,7 +98,9 @@ class RouteStage:
             return Plan(None, (target,), self._default, self.resolve)
         if route.experiment is None:
             return Plan(route.name, route.targets, route.policy, self.resolve)
-        arm = route.experiment.choose(unit_of(call, route.experiment))
+        arm = forced_arm(call, route.experiment) or route.experiment.choose(
+            unit_of(call, route.experiment)
+        )
         return Plan(
             route.name,
             arm.targets,
@@ -116,6 +119,23 @@ class RouteStage:
                 raise NotFound(f"unknown variant {target.model!r}", param="model")
             target = parse_target(found)
         return target
+
+
+def forced_arm(call: Call, experiment: Experiment) -> Arm | None:
+    """The arm an admin named in ``x-strata-arm`` (replay answers every row from every arm)."""
+    name = call.hints.arm
+    if name is None:
+        return None
+    if not call.principal.admin:
+        raise Forbidden(f"{ARM_HEADER}: only admin keys may choose an arm", param=ARM_HEADER)
+    arm = experiment.arms.get(name)
+    if arm is None:
+        raise InvalidRequest(
+            f"{ARM_HEADER}: {name!r} is not a variant of {experiment.alias!r}; variants are "
+            f"{', '.join(sorted(experiment.arms))}",
+            param=ARM_HEADER,
+        )
+    return arm
 
 
 def unit_of(call: Call, experiment: Experiment) -> str:

@@ -1,5 +1,6 @@
 """Experiment outcomes over HTTP: ``POST /v1/feedback`` (a key rates its own tenant's
-requests) and ``GET /admin/experiments/{name}/stats`` (admin keys: the report and verdict).
+requests), ``GET /admin/experiments/{name}/stats`` (admin keys: the report and verdict),
+``POST /admin/experiments/{name}/outcomes`` (replay's grades) and ``GET /admin/graders``.
 
 Thin: parse, check the caller, hand to ``gateway.experiments``; database calls run off the loop.
 """
@@ -17,10 +18,11 @@ from gateway.errors import InvalidRequest
 from gateway.experiments import lineage, store
 from gateway.experiments.feedback import FeedbackBody, rate
 from gateway.experiments.live import build
+from gateway.experiments.outcomes import OutcomesBody, record_outcomes
 from gateway.experiments.report import ReportOptions, report, running_window
 from gateway.experiments.store import ExperimentRecord
 from gateway.http import json_response
-from gateway.routes.accounting import _accounting, _body
+from gateway.routes.accounting import _accounting, _admin, _body
 from gateway.routes.admin import experiment_for
 from gateway.state import get_state
 
@@ -58,6 +60,7 @@ def _options(request: Request, record: ExperimentRecord) -> ReportOptions:
         alpha=alpha,
         min_samples=min_samples,
         since=number("since", 0.0, float),
+        metric=q.get("metric") or record.metric,
     )
 
 
@@ -65,8 +68,12 @@ async def experiment_stats(request: Request) -> Response:
     _, record, _ = experiment_for(request)  # admin check first
     accounting, _ = _accounting(request)
     options = _options(request, record)
-    # This replica's recent records are still in the ledger's buffer (sealed every 0.2 s).
+    # This replica's recent records are still in the ledger's buffer (sealed every 0.2 s),
+    # and its forced-arm notes and grades in the graders' (written every 0.2 s).
     await asyncio.to_thread(accounting.ledger.flush, 2.0)
+    graders = get_state(request).graders
+    if graders is not None:
+        await graders.flush()
     events = await asyncio.to_thread(store.events, accounting.db, record.name)
     options = replace(options, ratio_window=running_window(events))
     try:
@@ -78,7 +85,7 @@ async def experiment_stats(request: Request) -> Response:
     body |= {
         "alias": record.alias,
         "status": record.status,
-        "metric": record.metric,
+        "metric": options.metric,
         "ramp": {"steps": record.ramp, "step": record.ramp_step, "every_s": record.step_every_s}
         if record.ramping
         else None,
@@ -87,8 +94,30 @@ async def experiment_stats(request: Request) -> Response:
     return json_response(body)
 
 
+async def graders(request: Request) -> Response:
+    """``GET /admin/graders``: each configured grader's sampling and its results so far."""
+    _admin(request)
+    service = get_state(request).graders
+    if service is None:
+        return json_response({"graders": {}})
+    await service.flush()  # what it reports as graded is then in the grades table
+    return json_response(service.stats())
+
+
+async def outcomes(request: Request) -> Response:
+    """``POST /admin/experiments/{name}/outcomes``: grades computed elsewhere (strata ab
+    replay) stored beside the ledger records of the experiment."""
+    _, record, _ = experiment_for(request)  # admin check first
+    accounting = _admin(request)
+    body: OutcomesBody = await _body(request, OutcomesBody)
+    stored = await asyncio.to_thread(record_outcomes, accounting, record.name, body)
+    return json_response({"stored": stored})
+
+
 routes = [
     Route("/v1/feedback", feedback, methods=["POST"]),
+    Route("/admin/graders", graders, methods=["GET"]),
     # Before admin.py's /admin/experiments/{name}/{action}, which would take it as an action.
     Route("/admin/experiments/{name}/stats", experiment_stats, methods=["GET"]),
+    Route("/admin/experiments/{name}/outcomes", outcomes, methods=["POST"]),
 ]
