@@ -14,6 +14,7 @@ from gateway import handlers
 from gateway.accounting.keys import Keyring
 from gateway.accounting.service import Accounting
 from gateway.accounting.stage import AccountingAdmit, AccountingSettle
+from gateway.experiments.bodies import BodiesSettle, BodyWriter
 from gateway.auth import OpenAccess, build_key_store
 from gateway.cache.service import open_cache
 from gateway.config import GatewayConfig, load_config
@@ -79,10 +80,13 @@ def create_app(
                 tracing=tracer,
                 region=region,
             )
+            bodies = BodyWriter(accounting.db)  # closes after settle drained (stack order)
+            stack.callback(bodies.close)
             settle = Settle(
                 [
                     AccountingSettle(accounting, region),
                     observability.settle,
+                    BodiesSettle(bodies),
                     *(settle_hooks or []),
                 ]
             )

@@ -166,6 +166,7 @@ class AliasConfig(_Strict):
     fallback_on: list[str] = Field(default_factory=lambda: list(DEFAULT_FALLBACK_ON))
     experiment: ExperimentSection | None = None
     cache: CacheSection | None = None
+    store_bodies: bool = False  # keep prompt and answer text (feedback export needs it)
 
     @model_validator(mode="before")
     @classmethod
@@ -205,6 +206,7 @@ class AliasConfig(_Strict):
             breaker=BreakerPolicy(**self.breaker.model_dump()),
             fallback_on=frozenset(self.fallback_on),
             cache=CachePolicy(**self.cache.model_dump()) if self.cache is not None else None,
+            store_bodies=self.store_bodies,
         )
         experiment = None
         if self.experiment is not None:

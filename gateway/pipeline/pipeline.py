@@ -36,6 +36,8 @@ from gateway.pipeline.route import RouteStage
 from gateway.pipeline.settle import Settle
 
 FAILED = "the model provider failed to answer"
+# call.context key: the answer's text pieces, kept only on routes with store_bodies.
+ANSWER = "answer_text"
 
 
 class Pipeline:
@@ -72,6 +74,8 @@ class Pipeline:
             raise
         outcome.usage = response.usage
         call.context["finish_reason"] = response.stopReason
+        if plan.policy.store_bodies:
+            call.context[ANSWER] = [response.text()]
         await self.settle(call, outcome)
         return response
 
@@ -93,6 +97,8 @@ class Pipeline:
         except BaseException as exc:
             await self._failed(call, exc)
             raise
+        if plan.policy.store_bodies:
+            call.context[ANSWER] = []  # the relay collects the streamed text
         return Relay(call, outcome, self.settle, first, rest)
 
     async def _failed(self, call: Call, exc: BaseException) -> None:
@@ -176,7 +182,11 @@ class Relay:
     def _track(self, event: StreamEvent) -> None:
         delta = event.get("contentBlockDelta")
         if delta is not None:
-            self._outcome.output_chars += len(delta["delta"].get("text", ""))
+            text = delta["delta"].get("text", "")
+            self._outcome.output_chars += len(text)
+            pieces = self._call.context.get(ANSWER)
+            if pieces is not None:
+                pieces.append(text)
             return
         stop = event.get("messageStop")
         if stop is not None:

@@ -65,3 +65,5 @@ class RoutePolicy:
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     fallback_on: frozenset[str] = frozenset(DEFAULT_FALLBACK_ON)
     cache: CachePolicy | None = None  # None: answers of this route are never cached
+    # Keep the prompt and answer text of this route's calls (gateway/experiments/bodies.py).
+    store_bodies: bool = False
