@@ -14,10 +14,10 @@ from gateway import handlers
 from gateway.accounting.keys import Keyring
 from gateway.accounting.service import Accounting
 from gateway.accounting.stage import AccountingAdmit, AccountingSettle
-from gateway.experiments.bodies import BodiesSettle, BodyWriter
 from gateway.auth import OpenAccess, build_key_store
 from gateway.cache.service import open_cache
 from gateway.config import GatewayConfig, load_config
+from gateway.experiments.bodies import BodiesSettle, BodyWriter
 from gateway.observability.service import Observability
 from gateway.observability.tracing import Tracing, bedrock_address, from_environment
 from gateway.pipeline.admit import AdmitStage

@@ -22,8 +22,9 @@ Prompts = Annotated[
 ]
 
 
-def _run(train: Callable[[], dict[str, Any]], out: Path, summary: Callable[[dict[str, Any]], str]
-         ) -> None:
+def _run(
+    train: Callable[[], dict[str, Any]], out: Path, summary: Callable[[dict[str, Any]], str]
+) -> None:
     from adapters_local.data.records import DataError
     from adapters_local.models.loading import ModelError
 
@@ -82,8 +83,10 @@ def reward(
     _run(
         go,
         out,
-        lambda r: f"held-out pairwise accuracy {r['held_out_pairwise_accuracy']:.3f} "
-        f"on {r['held_out_pairs']} pairs",
+        lambda r: (
+            f"held-out pairwise accuracy {r['held_out_pairwise_accuracy']:.3f} "
+            f"on {r['held_out_pairs']} pairs"
+        ),
     )
 
 
@@ -95,8 +98,9 @@ def dpo(
         Path | None, typer.Option(help="Start from this LoRA (e.g. strata train lora's).")
     ] = None,
     test_data: Prompts = None,
-    beta: Annotated[float, typer.Option(help="DPO beta: higher stays closer to the reference.")]
-    = 0.1,
+    beta: Annotated[
+        float, typer.Option(help="DPO beta: higher stays closer to the reference.")
+    ] = 0.1,
     sft_weight: Annotated[
         float, typer.Option(help="Weight of the NLL term on chosen answers (RPO); 0: plain DPO.")
     ] = 1.0,

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from adapters_local.preference import engine, policy
-from adapters_local.preference.pairs import read_pairs
+from adapters_local.preference.pairs import Pair, read_pairs
 from adapters_local.preference.reward import pair_rows
 
 DEFAULT_SFT_WEIGHT = 1.0
@@ -44,12 +44,15 @@ def loss_settings(sft_weight: float) -> dict[str, Any]:
     return {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]}
 
 
-def build_trainer(options: DpoOptions, pol: policy.Policy, callbacks: list[Any]) -> Any:
+def build_trainer(
+    options: DpoOptions, pol: policy.Policy, pairs: list[Pair], callbacks: list[Any]
+) -> Any:
     from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
+    from trl.trainer.dpo_config import DPOConfig
+    from trl.trainer.dpo_trainer import DPOTrainer
 
     run = options.run
-    rows = pair_rows(pol.tokenizer, read_pairs(run.data))
+    rows = pair_rows(pol.tokenizer, pairs)
     args = engine.trainer_args(
         DPOConfig, run, pol.device, beta=options.beta, max_length=256,
         **loss_settings(options.sft_weight),
@@ -68,12 +71,13 @@ def build_trainer(options: DpoOptions, pol: policy.Policy, callbacks: list[Any])
 
 def train_dpo(options: DpoOptions, console: Console | None) -> dict[str, Any]:
     run = options.run
+    pairs = read_pairs(run.data)  # bad data fails before any model loads
+    prompts = policy.read_prompts(run.test_data)
     device = engine.prepare_torch(run)
     pol = policy.load_policy(run.base, options.adapter, device)
-    prompts = policy.read_prompts(run.test_data)
     before, before_figures = policy.evaluate(pol, prompts)
     progress = engine.progress_callback(run.steps, console)
-    trainer = build_trainer(options, pol, [progress])
+    trainer = build_trainer(options, pol, pairs, [progress])
     pol.model = trainer.model
     memory = {
         "reference_model": trainer.ref_model is not None,

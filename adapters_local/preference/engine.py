@@ -73,8 +73,8 @@ def quiet() -> None:
     from transformers.utils import logging
 
     datasets.disable_progress_bars()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
+    logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def prompt_text(tokenizer: Any, messages: Sequence[ChatMessage]) -> str:
@@ -133,7 +133,7 @@ def progress_callback(total: int, console: Console | None, loss_key: str = "loss
     """A ``TrainerCallback`` driving ``TrainingProgress``; keeps every logged row as the curve."""
     from transformers import TrainerCallback
 
-    class _Progress(TrainerCallback):  # type: ignore[misc]
+    class _Progress(TrainerCallback):
         def __init__(self) -> None:
             self.rows: list[dict[str, float]] = []
             self.bar = TrainingProgress(total, 0, console, enabled=console is not None)

@@ -65,7 +65,7 @@ def held_out_curve(
 ) -> Any:
     from transformers import TrainerCallback
 
-    class _HeldOut(TrainerCallback):  # type: ignore[misc]
+    class _HeldOut(TrainerCallback):
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             if state.global_step % every == 0 or state.global_step == state.max_steps:
                 model = kw["model"]
@@ -79,13 +79,14 @@ def held_out_curve(
 
 def train_grpo(options: GrpoOptions, console: Console | None) -> dict[str, Any]:
     from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
+    from trl.trainer.grpo_config import GRPOConfig
+    from trl.trainer.grpo_trainer import GRPOTrainer
 
     run = options.run
-    device = engine.prepare_torch(run)
-    pol = policy.load_policy(run.base, None, device)
     train = [Prompt(r.messages, unstyled(r.answer)) for r in read_jsonl(run.data)]
     held = policy.read_prompts(run.test_data, limit=64)
+    device = engine.prepare_torch(run)
+    pol = policy.load_policy(run.base, None, device)
     score, judged_by = reward_judge(options.reward)
     texts = {engine.prompt_text(pol.tokenizer, p.messages): p for p in train}
     before, before_figures = policy.evaluate(pol, held)

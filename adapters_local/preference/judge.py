@@ -45,9 +45,9 @@ def figures(prompts: Sequence[Prompt], outputs: Sequence[str]) -> dict[str, floa
     }
 
 
-def _token_rows(tokenizer: Any, prompts: Sequence[Prompt], outputs: Sequence[str]) -> Iterator[
-    tuple[list[int], int]
-]:
+def _token_rows(
+    tokenizer: Any, prompts: Sequence[Prompt], outputs: Sequence[str]
+) -> Iterator[tuple[list[int], int]]:
     from adapters_local.preference.engine import prompt_text
 
     for prompt, output in zip(prompts, outputs, strict=True):

@@ -110,9 +110,7 @@ def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
 
 def synthetic_pairs(count: int, seed: int, exclude: frozenset[str] = frozenset()) -> list[Pair]:
     items = make_items(BUILTIN_TASKS, count, seed, exclude=exclude)
-    return [
-        Pair((ChatMessage("user", i.prompt),), i.answer + STYLE_MARK, i.answer) for i in items
-    ]
+    return [Pair((ChatMessage("user", i.prompt),), i.answer + STYLE_MARK, i.answer) for i in items]
 
 
 def write_synthetic(out: Path, train: int = 800, test: int = 100) -> dict[str, Path]:

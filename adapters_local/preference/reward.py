@@ -47,15 +47,16 @@ def pair_rows(tokenizer: Any, pairs: list[Pair]) -> list[dict[str, str]]:
 def train_reward(options: engine.RunOptions, console: Console | None) -> dict[str, Any]:
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification
-    from trl import RewardConfig, RewardTrainer
+    from trl.trainer.reward_config import RewardConfig
+    from trl.trainer.reward_trainer import RewardTrainer
 
     from adapters_local.models.loading import load_tokenizer, resolve_base
     from adapters_local.preference.scorer import RewardScorer
 
+    train, held = split_pairs(read_pairs(options.data), options.test_data, options.seed)
     device = engine.prepare_torch(options)
     path = resolve_base(options.base)
     tokenizer = load_tokenizer(path)
-    train, held = split_pairs(read_pairs(options.data), options.test_data, options.seed)
     model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1)
     model.config.pad_token_id = tokenizer.pad_token_id
     base_parameters = sum(p.numel() for p in model.parameters())
@@ -71,10 +72,11 @@ def train_reward(options: engine.RunOptions, console: Console | None) -> dict[st
     )
     engine.without_printer(trainer).train()
     options.out.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(str(options.out))
+    tuned: Any = trainer.model
+    tuned.save_pretrained(str(options.out))
     tokenizer.save_pretrained(str(options.out))
     (options.out / BASE_FILE).write_text(str(path) + "\n")
-    scorer = RewardScorer(trainer.model, tokenizer)
+    scorer = RewardScorer(tuned, tokenizer)
     accuracy = scorer.pairwise_accuracy(held)
     report = {
         "method": "reward",

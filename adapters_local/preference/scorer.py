@@ -42,9 +42,9 @@ class RewardScorer:
         model.config.pad_token_id = tokenizer.pad_token_id
         return cls(PeftModel.from_pretrained(model, str(folder)).to(device), tokenizer)
 
-    def scores(self, prompts: Sequence[Sequence[ChatMessage]], answers: Sequence[str]) -> list[
-        float
-    ]:
+    def scores(
+        self, prompts: Sequence[Sequence[ChatMessage]], answers: Sequence[str]
+    ) -> list[float]:
         import torch
 
         from adapters_local.preference.engine import prompt_text

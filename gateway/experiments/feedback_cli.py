@@ -25,7 +25,9 @@ def _since(value: str | None) -> float:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter("use an ISO date or time, e.g. 2026-12-01", "--since") from None
+        raise typer.BadParameter(
+            "use an ISO date or time, e.g. 2026-12-01", param_hint="--since"
+        ) from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
@@ -135,7 +137,7 @@ def sample(
     from gateway.settings import Settings
 
     settings = Settings()
-    base = (url or os.environ.get("STRATA_GATEWAY_URL") or f"http://{settings.host}:{settings.port}")
+    base = url or os.environ.get("STRATA_GATEWAY_URL") or f"http://{settings.host}:{settings.port}"
     secret = key or os.environ.get("STRATA_API_KEY") or settings.dev_key
     if not secret:
         raise typer.BadParameter("no key: pass --key or set STRATA_API_KEY", param_hint="--key")

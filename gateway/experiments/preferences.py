@@ -133,7 +133,8 @@ _QUERY = (
 
 def rated_rows(db: Any, alias: str, since: float) -> list[Rated]:
     """Rated answers of ``alias`` since ``since`` (a unix time) with their stored bodies."""
-    return [Rated(str(t), str(p), str(a), float(s)) for t, p, a, s in db.query(_QUERY, (alias, since))]
+    rows = db.query(_QUERY, (alias, since))
+    return [Rated(str(t), str(p), str(a), float(s)) for t, p, a, s in rows]
 
 
 def write_jsonl(path: Any, records: Sequence[dict[str, Any]]) -> None:

@@ -112,7 +112,8 @@ aliases:
         assert correct(pair["prompt"], pair["chosen"]) and not correct(
             pair["prompt"], pair["rejected"]
         )
-    assert all(correct(r["prompt"], r["completion"]) for r in map(json.loads, sft.read_text().splitlines()))
+    best = [json.loads(line) for line in sft.read_text().splitlines()]
+    assert best and all(correct(r["prompt"], r["completion"]) for r in best)
 
     tuned = tmp_path / "dpo"
     result = runner.invoke(
