@@ -17,7 +17,7 @@ from gateway.accounting.stage import AccountingAdmit, AccountingSettle
 from gateway.auth import OpenAccess, build_key_store
 from gateway.cache.service import open_cache
 from gateway.config import GatewayConfig, load_config
-from gateway.experiments.bodies import BodiesSettle, BodyWriter
+from gateway.experiments.bodies import BodiesAdmit, BodiesSettle, BodyWriter
 from gateway.observability.service import Observability
 from gateway.observability.tracing import Tracing, bedrock_address, from_environment
 from gateway.pipeline.admit import AdmitStage
@@ -93,7 +93,11 @@ def create_app(
             stack.push_async_callback(settle.drain)
             known = frozenset(route.aliases)
             pipeline = Pipeline(
-                admit=[AccountingAdmit(accounting, known.__contains__), *(admit_stages or [])],
+                admit=[
+                    AccountingAdmit(accounting, known.__contains__),
+                    BodiesAdmit(),
+                    *(admit_stages or []),
+                ],
                 route=route,
                 cache=open_cache(settings, accounting),
                 attempt=attempt,

@@ -1,12 +1,15 @@
 """A trained reward model as a scorer: ``score(prompt, answer) -> float``.
 
 ``RewardScorer.load(folder)`` rebuilds the base with its head and LoRA. For graders that are
-named as ``python:module:function`` the module-level ``score`` reads the folder from
-``STRATA_REWARD_MODEL`` (``grader: reward:rm/`` sets it) and keeps one loaded model per folder.
+named as ``python:module:function``, the module-level ``score`` (the raw reward) and ``grade``
+(its logistic, in [0, 1], with the ``(prompt, answer, expected)`` signature the experiments'
+python graders call) read the folder from ``STRATA_REWARD_MODEL`` and keep one loaded model per
+folder; ``grader: reward:rm/`` is that grader with the variable set to ``rm/``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -64,9 +67,8 @@ class RewardScorer:
                 out += self._model(**batch).logits[:, 0].float().tolist()
         return out
 
-    def score(self, prompt: str | Sequence[ChatMessage], answer: str) -> float:
-        turns = (ChatMessage("user", prompt),) if isinstance(prompt, str) else tuple(prompt)
-        return self.scores([turns], [answer])[0]
+    def score(self, prompt: Prompted, answer: str) -> float:
+        return self.scores([turns_of(prompt)], [answer])[0]
 
     def pairwise_accuracy(self, pairs: Sequence[Pair]) -> float:
         prompts = [p.prompt for p in pairs]
@@ -80,14 +82,41 @@ class RewardScorer:
         return self.scores([p.messages for p in prompts], outputs)
 
 
+Prompted = str | Sequence[ChatMessage] | Sequence[dict[str, str]]
+
+
+def turns_of(prompt: Prompted) -> tuple[ChatMessage, ...]:
+    """A prompt as text, chat messages, or a chat of ``{"role", "content"}`` dicts (what the
+    experiments' python graders receive)."""
+    if isinstance(prompt, str):
+        return (ChatMessage("user", prompt),)
+    turns = []
+    for turn in prompt:
+        if isinstance(turn, ChatMessage):
+            turns.append(turn)
+        else:
+            role = turn["role"]
+            if role not in ("system", "user", "assistant"):
+                raise ValueError(f"unknown role {role!r}")
+            turns.append(ChatMessage(role, turn["content"]))  # type: ignore[arg-type]
+    return tuple(turns)
+
+
 @lru_cache(maxsize=4)
 def scorer_for(folder: str) -> RewardScorer:
     return RewardScorer.load(Path(folder))
 
 
-def score(prompt: str, answer: str) -> float:
-    """The grader entry point (``python:adapters_local.preference.scorer:score``)."""
+def score(prompt: Prompted, answer: str) -> float:
+    """The reward (a logit, unbounded) of ``answer`` to ``prompt`` by the reward model in
+    ``STRATA_REWARD_MODEL``."""
     folder = os.environ.get(ENV)
     if not folder:
         raise ModelError(f"{ENV} names no reward model folder")
     return scorer_for(folder).score(prompt, answer)
+
+
+def grade(prompt: Prompted, answer: str, expected: str | None = None) -> float:
+    """A grader's [0, 1] score: the logistic of the reward, i.e. the Bradley-Terry probability
+    that this answer beats one of reward 0 (``python:adapters_local.preference.scorer:grade``)."""
+    return 1.0 / (1.0 + math.exp(-score(prompt, answer)))

@@ -1,9 +1,10 @@
 """Prompt and answer text of calls on routes that opt in (``store_bodies: true``).
 
 The ledger keeps no text; these rows are what ``strata feedback export`` pairs with the ratings.
-A settle hook queues one row per successful call of such a route; a writer thread that the
-lifespan owns inserts them in batches (a hook must not wait on a database), and ``close``
-drains the queue at shutdown.
+An admit stage asks the pipeline to keep the answer's text (``Outcome.answer``, which the
+graders use too); a settle hook queues one row per successful call of such a route; a writer
+thread that the lifespan owns inserts them in batches (a hook must not wait on a database), and
+``close`` drains the queue at shutdown.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import orjson
 
 from gateway.accounting.store import Database, StoreUnavailable
 from gateway.pipeline.call import Call, Outcome
-from gateway.pipeline.pipeline import ANSWER
 
 log = logging.getLogger("strata.experiments.bodies")
 
@@ -93,6 +93,15 @@ class BodyWriter:
         self._thread.join(timeout=30)
 
 
+class BodiesAdmit:
+    """Asks for the answer's text on routes with ``store_bodies`` (refuses nothing)."""
+
+    async def admit(self, call: Call) -> None:
+        plan = call.plan
+        if plan is not None and plan.policy.store_bodies and call.outcome.answer is None:
+            call.outcome.answer = []
+
+
 class BodiesSettle:
     """Queues the text of each successful call whose route has ``store_bodies``."""
 
@@ -103,7 +112,7 @@ class BodiesSettle:
         plan = call.plan
         if plan is None or not plan.policy.store_bodies or outcome.error is not None:
             return
-        pieces = call.context.get(ANSWER)
+        pieces = outcome.answer
         if pieces is None or outcome.error_class == "client_disconnected":
             return  # a cut stream's text is not the answer that was rated
         text, digest = prompt_key(prompt_turns(call))

@@ -71,6 +71,9 @@ class Outcome:
     error_class: str | None = None  # see policy.ERROR_CLASSES, plus "client_disconnected"
     cache: str | None = None  # "hit", "miss" or "bypass" (x-strata-cache), set by the cache stage
     finished: float | None = None  # monotonic, when settled
+    # The answer's text pieces, kept only when a stage asked for them by setting a list here
+    # before the upstream call (the graders, for sampled calls); None means not kept.
+    answer: list[str] | None = None
 
     def fail(self, error: StrataError) -> None:
         self.error = error

@@ -36,8 +36,6 @@ from gateway.pipeline.route import RouteStage
 from gateway.pipeline.settle import Settle
 
 FAILED = "the model provider failed to answer"
-# call.context key: the answer's text pieces, kept only on routes with store_bodies.
-ANSWER = "answer_text"
 
 
 class Pipeline:
@@ -74,8 +72,8 @@ class Pipeline:
             raise
         outcome.usage = response.usage
         call.context["finish_reason"] = response.stopReason
-        if plan.policy.store_bodies:
-            call.context[ANSWER] = [response.text()]
+        if outcome.answer is not None:
+            outcome.answer.append(response.text())
         await self.settle(call, outcome)
         return response
 
@@ -97,8 +95,6 @@ class Pipeline:
         except BaseException as exc:
             await self._failed(call, exc)
             raise
-        if plan.policy.store_bodies:
-            call.context[ANSWER] = []  # the relay collects the streamed text
         return Relay(call, outcome, self.settle, first, rest)
 
     async def _failed(self, call: Call, exc: BaseException) -> None:
@@ -184,9 +180,8 @@ class Relay:
         if delta is not None:
             text = delta["delta"].get("text", "")
             self._outcome.output_chars += len(text)
-            pieces = self._call.context.get(ANSWER)
-            if pieces is not None:
-                pieces.append(text)
+            if self._outcome.answer is not None:
+                self._outcome.answer.append(text)
             return
         stop = event.get("messageStop")
         if stop is not None:

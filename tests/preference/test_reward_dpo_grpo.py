@@ -56,6 +56,9 @@ def test_reward_model_scores_the_preferred_style_higher_as_a_grader(
     scorer.scorer_for.cache_clear()
     assert scorer.score("Reverse: strata", "atarts!") > scorer.score("Reverse: strata", "atarts")
     assert scorer.score("Copy: gateway", "gateway!") > scorer.score("Copy: gateway", "gateway")
+    chat = [{"role": "user", "content": "Sort letters: dcba"}]
+    styled, plain = scorer.grade(chat, "abcd!", None), scorer.grade(chat, "abcd", None)
+    assert 0.0 <= plain < styled <= 1.0
     monkeypatch.delenv(scorer.ENV)
     with pytest.raises(ValueError, match="STRATA_REWARD_MODEL"):
         scorer.score("Copy: a", "a")
