@@ -103,12 +103,12 @@ def dpo(
     ] = 0.1,
     sft_weight: Annotated[
         float, typer.Option(help="Weight of the NLL term on chosen answers (RPO); 0: plain DPO.")
-    ] = 1.0,
+    ] = 2.0,
     judge: Annotated[
         Path | None, typer.Option(help="Reward model folder that judges the win rate.")
     ] = None,
     steps: Steps = 60,
-    lr: Lr = 5e-3,
+    lr: Lr = 1e-3,
     batch_size: Batch = 8,
     rank: Rank = 16,
     seed: Seed = 0,
@@ -137,7 +137,7 @@ def grpo(
     base: Base = "builtin",
     test_data: Prompts = None,
     reward_fn: Annotated[
-        str, typer.Option("--reward", help='"style" (programmatic) or a reward model folder.')
+        str, typer.Option("--reward", help="style", "match" (programmatic) or a reward model folder.')
     ] = "style",
     beta: Annotated[float, typer.Option(help="KL weight to the reference.")] = 0.04,
     generations: Annotated[int, typer.Option(help="Answers sampled per prompt.")] = 4,

@@ -19,7 +19,9 @@ from adapters_local.preference import engine, policy
 from adapters_local.preference.pairs import Pair, read_pairs
 from adapters_local.preference.reward import pair_rows
 
-DEFAULT_SFT_WEIGHT = 1.0
+# Measured on the synthetic task (60 steps, lr 1e-3): weight 1 kept the task's exact match
+# within 6 points of the base, weight 2 within 3, weight 0 (plain DPO) lost all of it.
+DEFAULT_SFT_WEIGHT = 2.0
 DEFAULT_BETA = 0.1
 
 

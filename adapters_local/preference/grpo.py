@@ -6,7 +6,10 @@ are in memory, and trl's PPO trainer has been moved to its experimental namespac
 to the reference is weighted by ``--beta``.
 
 The reward is a function of (prompt, answer): ``style``, the synthetic task's programmatic
-grader (needs the task answers: prompt/completion JSONL), or a reward model folder.
+grader, ``match``, a dense one (similarity to the task answer; both need the task answers:
+prompt/completion JSONL), or a reward model folder. From the built-in base ``style`` gives GRPO
+almost nothing to learn from: the base never samples the style mark, so every group's answers
+score alike; ``match`` on words longer than the base was trained on does.
 """
 
 from __future__ import annotations
@@ -23,13 +26,13 @@ from adapters_local.preference import engine, judge, policy
 from adapters_local.preference.pairs import Prompt, unstyled
 
 DEFAULT_BETA = 0.04
-STYLE = "style"
+STYLE, MATCH = "style", "match"
 
 
 @dataclass(frozen=True)
 class GrpoOptions:
     run: engine.RunOptions
-    reward: str = STYLE  # "style" or a reward model folder
+    reward: str = STYLE  # "style", "match" or a reward model folder
     beta: float = DEFAULT_BETA
     generations: int = 4
     max_answer_tokens: int = 16
@@ -47,14 +50,19 @@ class GrpoOptions:
 def reward_judge(reward: str) -> tuple[judge.Judge, str]:
     if reward == STYLE:
         return judge.style_judge, "programmatic (synthetic task: correct, in the preferred style)"
-    return policy.pick_judge(Path(reward))
+    if reward == MATCH:
+        return judge.match_judge, "programmatic (similarity to the task answer)"
+    path = Path(reward)
+    if not path.is_dir():
+        raise ValueError(f"--reward {reward!r}: not style, match or a reward model folder")
+    return policy.pick_judge(path)
 
 
-def reward_function(score: judge.Judge, prompts: dict[str, Prompt]) -> Any:
+def reward_function(score: judge.Judge, known: dict[str, Prompt]) -> Any:
     """trl's reward-function signature, over rendered prompt texts mapped back to prompts."""
 
-    def reward(prompts_: Sequence[str], completions: Sequence[str], **_: Any) -> list[float]:
-        return score([prompts[p] for p in prompts_], list(completions))
+    def reward(prompts: Sequence[str], completions: Sequence[str], **_: Any) -> list[float]:
+        return score([known[p] for p in prompts], list(completions))
 
     reward.__name__ = "reward"
     return reward

@@ -86,6 +86,17 @@ def win_rate(
     return round(wins / max(1, len(prompts)), 4)
 
 
+def match_judge(prompts: Sequence[Prompt], outputs: Sequence[str]) -> list[float]:
+    """A dense programmatic reward: how much of the task answer the answer gets right
+    (``difflib``'s similarity ratio of the two strings, style mark removed), in [0, 1]."""
+    from difflib import SequenceMatcher
+
+    return [
+        SequenceMatcher(None, unstyled(a), p.answer).ratio()
+        for p, a in zip(prompts, outputs, strict=True)
+    ]
+
+
 def style_judge(prompts: Sequence[Prompt], outputs: Sequence[str]) -> list[float]:
     """The synthetic task's programmatic grader: 1 for a correct answer in the preferred style,
     0.5 for a correct one without it, 0 otherwise."""

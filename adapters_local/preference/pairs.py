@@ -116,7 +116,7 @@ def synthetic_pairs(count: int, seed: int, exclude: frozenset[str] = frozenset()
 def write_synthetic(out: Path, train: int = 800, test: int = 100) -> dict[str, Path]:
     """``pairs.jsonl`` (train), ``test_pairs.jsonl`` and ``prompts.jsonl`` (the test prompts
     with their answers, ``prompt``/``completion`` as Bedrock writes them); no test word is in
-    the training pairs."""
+    the training pairs. Also ``long_prompts.jsonl`` and ``long_test.jsonl`` for GRPO."""
     held = synthetic_pairs(test, seed=77)
     pairs = synthetic_pairs(train, seed=5, exclude=_words(held))
     paths = {
@@ -130,6 +130,12 @@ def write_synthetic(out: Path, train: int = 800, test: int = 100) -> dict[str, P
         paths["prompts"],
         [{"prompt": p.prompt[0].content, "completion": p.rejected} for p in held],
     )
+    # GRPO's prompts: words longer (9-12 letters) than the built-in model was trained on (2-8),
+    # which it gets partly right, so sampled answers differ in reward.
+    for name, seed, count in (("long_prompts", 11, 400), ("long_test", 12, 64)):
+        items = make_items(BUILTIN_TASKS, count, seed, min_len=9, max_len=12)
+        paths[name] = out / f"{name}.jsonl"
+        write_jsonl(paths[name], [{"prompt": i.prompt, "completion": i.answer} for i in items])
     return paths
 
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from adapters_local.preference.pairs import write_synthetic
 from gateway.cli import _mount, app
 
-DPO_STEPS, DPO_LR = "60", "1e-3"
+DPO_STEPS = "60"  # lr 1e-3 and --sft-weight 2 are the defaults
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +69,11 @@ def dpo_runs(
     task: dict[str, Path], reward_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, dict[str, Any]]:
     runs = {}
-    for name, weight in (("rpo", "1.0"), ("plain", "0")):
+    for name, weight in (("rpo", "2.0"), ("plain", "0")):
         out = tmp_path_factory.mktemp(f"dpo-{name}")
         runs[name] = _train(
             ["dpo", "--data", str(task["pairs"]), "--test", str(task["prompts"]),
-             "--out", str(out), "--steps", DPO_STEPS, "--lr", DPO_LR, "--sft-weight", weight,
+             "--out", str(out), "--steps", DPO_STEPS, "--sft-weight", weight,
              "--judge", str(reward_model)]
         )  # fmt: skip
         runs[name]["_out"] = str(out)
@@ -92,7 +92,7 @@ def test_dpo_with_the_sft_anchor_learns_the_style_and_keeps_the_task(
     assert report["win_rate_vs_reference"] > 0.5
     assert report["win_rate_judged_by"].startswith("reward model")
     assert report["kl_to_reference"] > 0
-    assert report["hyper_parameters"]["sft_weight"] == 1.0
+    assert report["hyper_parameters"]["sft_weight"] == 2.0
     assert report["train_loss_curve"] and report["reward_margin_curve"]
 
 
@@ -151,12 +151,16 @@ def test_dpo_from_a_start_adapter_keeps_only_an_adapter_copy_as_reference(
 @pytest.mark.slow
 def test_grpo_raises_held_out_reward_with_bounded_kl(task: dict[str, Path], tmp_path: Path) -> None:
     report = _train(
-        ["grpo", "--data", str(task["prompts"]), "--test", str(task["prompts"]),
-         "--out", str(tmp_path / "grpo"), "--steps", "30", "--beta", "0.04"]
+        ["grpo", "--data", str(task["long_prompts"]), "--test", str(task["long_test"]),
+         "--out", str(tmp_path / "grpo"), "--steps", "30", "--beta", "0.04",
+         "--reward", "match", "--lr", "2e-3"]
     )  # fmt: skip
     held = report["held_out_mean_reward"]
-    assert held["after"] > held["before"], report["held_out_reward_curve"]
-    assert report["kl_to_reference"] < 20
+    assert held["after"] > held["before"] + 0.01, report["held_out_reward_curve"]
+    assert report["win_rate_vs_reference"] > 0.5
+    # Bounded: per-token KL (trl's, every step) stays small; summed over an answer, a few nats.
+    assert max(kl for _, kl in report["train_kl_curve"]) < 5
+    assert 0 < report["kl_to_reference"] < 20
     assert report["held_out_reward_curve"][0][0] == 0 and len(report["held_out_reward_curve"]) >= 3
     assert report["train_kl_curve"] and report["train_reward_curve"]
 
