@@ -137,7 +137,7 @@ def grpo(
     base: Base = "builtin",
     test_data: Prompts = None,
     reward_fn: Annotated[
-        str, typer.Option("--reward", help="style", "match" (programmatic) or a reward model folder.')
+        str, typer.Option("--reward", help="style, match (programmatic) or a reward model folder.")
     ] = "style",
     beta: Annotated[float, typer.Option(help="KL weight to the reference.")] = 0.04,
     generations: Annotated[int, typer.Option(help="Answers sampled per prompt.")] = 4,
