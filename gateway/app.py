@@ -18,6 +18,7 @@ from gateway.auth import OpenAccess, build_key_store
 from gateway.cache.service import open_cache
 from gateway.config import GatewayConfig, load_config
 from gateway.experiments.bodies import BodiesAdmit, BodiesSettle, BodyWriter
+from gateway.experiments.setup import open_experiments
 from gateway.observability.service import Observability
 from gateway.observability.tracing import Tracing, bedrock_address, from_environment
 from gateway.pipeline.admit import AdmitStage
@@ -65,7 +66,8 @@ def create_app(
             # Opened before the pipeline's settle, so it closes after the last settle drained.
             accounting = await Accounting.open(stack, settings, config.prices)
             variants = RegistryResolver(home / "variants.sqlite")
-            route = RouteStage(config.routes(), variants)
+            experiments = await open_experiments(stack, settings, config, accounting.db, variants)
+            route = RouteStage(config.routes(), variants, live=experiments.live)
             region = config.bedrock.region or settings.aws_region
             endpoint = config.bedrock.endpoint_url or settings.bedrock_endpoint_url
             tracer = tracing or from_environment(stack, bedrock_address(endpoint, region))
@@ -91,10 +93,9 @@ def create_app(
                 ]
             )
             stack.push_async_callback(settle.drain)
-            known = frozenset(route.aliases)
             pipeline = Pipeline(
                 admit=[
-                    AccountingAdmit(accounting, known.__contains__),
+                    AccountingAdmit(accounting, route.is_alias),
                     BodiesAdmit(),
                     *(admit_stages or []),
                 ],
@@ -113,6 +114,7 @@ def create_app(
                 variants=variants,
                 accounting=accounting,
                 observability=observability,
+                experiments=experiments,
             )
             app.state.strata = state
             checks = asyncio.ensure_future(state.check_aws_credentials())

@@ -90,6 +90,7 @@ def _mount() -> None:
 
     app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
     app.add_typer(tenants_app, name="tenants", help="Tenant-wide limits and budgets.")
+    from gateway.experiments import cli_manage  # noqa: F401  (registers its ab commands)
     from gateway.experiments.cli import ab_app
 
     app.add_typer(ab_app, name="ab", help="A/B experiments on live traffic.")

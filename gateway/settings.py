@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="seconds between re-reads of the key table"
     )
 
+    # Experiments (gateway/experiments): each replica re-reads the store's revision this often,
+    # so a promotion made through any replica is in force on every one within about this.
+    experiments_refresh_s: float = Field(
+        default=0.5, gt=0, le=1.0, description="seconds between checks for experiment changes"
+    )
+
     # Response cache (gateway/cache), for aliases with a ``cache:`` section in strata.yaml.
     # "memory": per process (TTL + LRU within cache_memory_bytes); "redis": shared by replicas
     # through STRATA_REDIS_URL (values compressed, TTL per entry; a Redis fault is a miss).

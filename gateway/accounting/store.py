@@ -34,6 +34,8 @@ class Cursor(Protocol):
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
     def fetchall(self) -> list[Any]: ...
     def fetchone(self) -> Any: ...
+    @property
+    def rowcount(self) -> int: ...
 
 
 class StoreUnavailable(Exception):
@@ -189,3 +191,7 @@ class _Translating:
 
     def fetchone(self) -> Any:
         return self._cur.fetchone()
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cur.rowcount)

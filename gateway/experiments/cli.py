@@ -20,6 +20,14 @@ the gateway, the records in the ledger); promotion through ``PUT /admin/experime
 - ``sample_ratio``: ``chi2``, ``p_value``, ``mismatch`` (p < 0.001), ``expected`` counts
 - ``guardrails[]``: ``guardrail`` (as given), ``failed``, ``control``, ``candidate``,
   ``limit`` (the metric's values), ``detail``
+- ``alias``, ``status`` (``running`` | ``paused`` | ``stopped`` | ``promoted`` |
+  ``rolled_back``), ``metric`` (``feedback`` | ``grader:NAME``), ``ramp`` (``steps`` (the
+  candidate's percent per step), ``step`` (index now), ``every_s``; null unless ramping)
+- ``lineage[]``, oldest first: the candidate variant's registry stages (``stage`` such as
+  ``dataset``, ``training_job``, ``import_job``; ``ref``), ``variant`` (``ref``, ``target``),
+  ``experiment`` (``ref``, ``when``, ``actor``), then each decision (``stage`` ``ramp`` |
+  ``step`` | ``promote`` | ``rollback``, ``ref`` (its event), ``when``, ``actor`` (tenant/key
+  id, or ``gateway:ramp``), ``reason``, ``weights`` after it)
 """
 
 from __future__ import annotations
@@ -36,15 +44,16 @@ import typer
 ab_app = typer.Typer(no_args_is_help=True, help="A/B experiments on live traffic.")
 
 
-def _get(url: str, key: str, body: Any = None) -> Any:
-    """GET (or PUT ``body`` as JSON) with the key; an error reply exits 2 with its message."""
+def _get(url: str, key: str, body: Any = None, method: str | None = None) -> Any:
+    """GET (or PUT ``body`` as JSON, or ``method``) with the key; an error reply exits 2 with
+    its message."""
     headers = {"Authorization": f"Bearer {key}"}
     data = None
     if body is not None:
         data = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
     request = urllib.request.Request(
-        url, data=data, headers=headers, method="PUT" if body is not None else "GET"
+        url, data=data, headers=headers, method=method or ("PUT" if body is not None else "GET")
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as reply:
@@ -68,9 +77,16 @@ def _fmt(value: float | None, spec: str) -> str:
 def render(doc: dict[str, Any]) -> str:
     """The report as a few lines of text."""
     weights = " ".join(f"{k}={v:g}" for k, v in doc["weights"].items())
+    status = f"{doc['status']} on alias {doc['alias']}, " if "status" in doc else ""
+    if doc.get("ramp"):
+        ramp = doc["ramp"]
+        status += (
+            f"ramping ({doc['weights'].get(doc['candidate'], 0):g}% at step {ramp['step'] + 1} "
+            f"of {len(ramp['steps'])}, every {ramp['every_s']:g} s), "
+        )
     lines = [
         f"{doc['experiment']}: {doc['verdict']['text']}",
-        f"control {doc['control']}, candidate {doc['candidate']}; weights {weights}; "
+        f"{status}control {doc['control']}, candidate {doc['candidate']}; weights {weights}; "
         f"alpha {doc['alpha']}",
         "",
         f"{'arm':<14}{'n':>7}{'errors':>8}{'rated':>7}  {'outcome [CI]':<22}"
@@ -101,7 +117,15 @@ def render(doc: dict[str, Any]) -> str:
         lines.append(
             f"guardrail {g['guardrail']}: {'FAILED' if g['failed'] else 'ok'} ({g['detail']})"
         )
+    if doc.get("lineage"):
+        lines.append("lineage: " + " -> ".join(_step(s) for s in doc["lineage"]))
     return "\n".join(lines)
+
+
+def _step(step: dict[str, Any]) -> str:
+    if step["stage"] in ("ramp", "step", "promote", "rollback"):
+        return f"{step['stage']} ({step['when']}, {step['actor']}: {step['reason']})"
+    return f"{step['stage']} {step['ref']}"
 
 
 def _target(url: str | None, key: str | None) -> tuple[str, str]:
@@ -121,39 +145,58 @@ KeyOpt = Annotated[str | None, typer.Option(help="an admin key (else STRATA_API_
 
 @ab_app.command("promote")
 def promote(
-    alias: Annotated[str, typer.Argument(help="the alias whose experiment to end")],
+    name: Annotated[str, typer.Argument(help="the experiment (or its alias) to end")],
     to: Annotated[
         str | None, typer.Option(help="the arm to promote (default: the verdict's winner)")
     ] = None,
+    ramp: Annotated[
+        str | None, typer.Option(help="ramp the candidate instead, e.g. 10,25,50,100 (percent)")
+    ] = None,
+    step_every: Annotated[
+        str | None, typer.Option(help="time per ramp step: 30s, 30m, 1h (default 30m)")
+    ] = None,
     url: UrlOpt = None,
     key: KeyOpt = None,
-    min_samples: Annotated[int, typer.Option(help="as for status, when --to is not given")] = 100,
+    min_samples: Annotated[
+        int | None,
+        typer.Option(help="outcomes per arm the verdict needs (default: the experiment's)"),
+    ] = None,
 ) -> None:
-    """Send all of the alias's traffic to one arm (weights 100/0 through
-    ``PUT /admin/experiments/{alias}``). Without ``--to`` the verdict must name a winner."""
+    """Send all of the alias's traffic to one arm, atomically on every replica; or, with
+    ``--ramp``, raise the candidate's share step by step, checking the guardrails at each step
+    and rolling back by itself if one fails. Without ``--to`` or ``--ramp`` the verdict must
+    name a winner. The decision is recorded with the statistics it was made on."""
     base, secret = _target(url, key)
-    path = urllib.parse.quote(alias)
-    if to is None:
-        query = urllib.parse.urlencode({"min_samples": min_samples})
-        doc = _get(f"{base}/admin/experiments/{path}/stats?{query}", secret)
-        kind = doc["verdict"]["kind"]
-        if kind not in ("candidate better", "candidate worse"):
-            typer.echo(
-                f"strata: no winner to promote ({doc['verdict']['text']}); pass --to ARM to "
-                "choose one anyway",
-                err=True,
-            )
-            raise typer.Exit(1)
-        to = doc["candidate"] if kind == "candidate better" else doc["control"]
-    shown = _get(f"{base}/admin/experiments/{path}", secret)
-    if to not in shown["weights"]:
-        raise typer.BadParameter(
-            f"{to!r} is not a variant; variants are {', '.join(shown['weights'])}",
-            param_hint="--to",
+    body: dict[str, Any] = {"to": to, "ramp": ramp, "step_every": step_every}
+    if min_samples is not None:
+        body["min_samples"] = min_samples
+    path = urllib.parse.quote(name, safe="")
+    doc = _get(f"{base}/admin/experiments/{path}/promote", secret, body, method="POST")
+    weights = json.dumps(doc["effective_weights"])
+    if doc["ramping"]:
+        plan = ",".join(f"{s:g}" for s in doc["ramp"])
+        typer.echo(
+            f"{doc['name']}: ramping {doc['candidate']} through {plan}% every "
+            f"{doc['step_every_s']:g} s; weights now {weights}"
         )
-    weights = {arm: (100 if arm == to else 0) for arm in shown["weights"]}
-    after = _get(f"{base}/admin/experiments/{path}", secret, {"weights": weights})
-    typer.echo(f"{alias}: promoted {to}; weights now {json.dumps(after['weights'])}")
+    else:
+        typer.echo(f"{doc['name']}: promoted {doc['winner']}; weights now {weights}")
+
+
+@ab_app.command("rollback")
+def rollback(
+    name: Annotated[str, typer.Argument(help="the experiment (or its alias)")],
+    reason: Annotated[str | None, typer.Option(help="why, for the record")] = None,
+    url: UrlOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """All traffic back to the control, for good (a ramp in progress stops)."""
+    base, secret = _target(url, key)
+    path = urllib.parse.quote(name, safe="")
+    doc = _get(
+        f"{base}/admin/experiments/{path}/rollback", secret, {"reason": reason}, method="POST"
+    )
+    typer.echo(f"{doc['name']}: rolled back; weights now {json.dumps(doc['effective_weights'])}")
 
 
 @ab_app.command("status")

@@ -19,10 +19,32 @@ from gateway.experiments import stats
 from gateway.pipeline.experiments import Experiment
 
 _ROWS = (
-    "SELECT l.variant, l.status, l.latency_ms, l.cost_pusd, f.score "
+    "SELECT l.variant, l.status, l.latency_ms, l.cost_pusd, f.score, l.ts "
     "FROM ledger l LEFT JOIN feedback f ON f.request_id = l.request_id "
     "WHERE l.experiment = ? AND l.variant IS NOT NULL AND l.ts >= ? ORDER BY l.ts, l.request_id"
 )
+
+
+@dataclass(frozen=True)
+class RatioWindow:
+    """Where the sample-ratio check looks: the records of one stretch of constant weights
+    (counts from a ramp's or a re-weighting's earlier weights would read as a broken split)."""
+
+    start: float
+    end: float
+    weights: dict[str, float]
+
+
+def running_window(events: Sequence[dict[str, Any]]) -> RatioWindow | None:
+    """The latest stretch the experiment ran at constant weights, from its decision record
+    (``store.events``): from the last event that left it running to the next event, if any."""
+    window: RatioWindow | None = None
+    for event in events:
+        if window is not None and window.end == float("inf"):
+            window = RatioWindow(window.start, event["ts"], window.weights)
+        if event["status"] == "running":
+            window = RatioWindow(event["ts"], float("inf"), dict(event["weights"]))
+    return window
 
 
 @dataclass(frozen=True)
@@ -33,6 +55,7 @@ class ReportOptions:
     alpha: float = stats.DEFAULT_ALPHA
     min_samples: int = 100
     since: float = 0.0
+    ratio_window: RatioWindow | None = None  # default: every record, at the weights now
 
 
 def arms_of(experiment: Experiment, options: ReportOptions) -> tuple[str, str]:
@@ -55,13 +78,17 @@ def arms_of(experiment: Experiment, options: ReportOptions) -> tuple[str, str]:
 def report(db: Database, experiment: Experiment, options: ReportOptions) -> dict[str, Any]:
     rails = [stats.Guardrail.parse(g) for g in options.guardrails]
     control, candidate = arms_of(experiment, options)
-    rows = db.query(_ROWS, (experiment.alias, options.since))
+    rows = db.query(_ROWS, (experiment.name, options.since))
     nan = float("nan")
     by_arm: dict[str, list[tuple[float, float, float]]] = {name: [] for name in experiment.arms}
     rated: list[tuple[str, float]] = []  # (arm, outcome) in arrival order
-    for variant, status, latency, cost, score in rows:
+    window = options.ratio_window
+    in_window = dict.fromkeys(experiment.arms, 0)
+    for variant, status, latency, cost, score, ts in rows:
         if variant not in by_arm:
             continue  # an arm since removed from the config
+        if window is not None and window.start <= ts < window.end:
+            in_window[variant] += 1
         by_arm[variant].append(
             (
                 float(status >= 400),
@@ -97,7 +124,10 @@ def report(db: Database, experiment: Experiment, options: ReportOptions) -> dict
         order=[arm == candidate for arm, _ in pair],
         alpha=options.alpha,
     )
-    srm = stats.sample_ratio({n: s.n for n, s in summaries.items()}, experiment.weights)
+    if window is None:
+        srm = stats.sample_ratio({n: s.n for n, s in summaries.items()}, experiment.weights)
+    else:
+        srm = stats.sample_ratio(in_window, window.weights)
     guards = [
         stats.check_guardrail(r, data(control), data(candidate), alpha=options.alpha) for r in rails
     ]
@@ -111,7 +141,7 @@ def report(db: Database, experiment: Experiment, options: ReportOptions) -> dict
         min_samples=options.min_samples,
     )
     return {
-        "experiment": experiment.alias,
+        "experiment": experiment.name,
         "control": control,
         "candidate": candidate,
         "weights": experiment.weights,

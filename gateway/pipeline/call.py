@@ -55,6 +55,7 @@ class Outcome:
 
     alias: str | None = None
     variant: str | None = None
+    experiment: str | None = None
     # The target that answered, else the last one tried; a bedrock target's region None means
     # the gateway's default region (strata.yaml bedrock.region, else STRATA_AWS_REGION).
     target: Target | None = None
@@ -121,6 +122,7 @@ class Plan:
     policy: RoutePolicy
     resolve: Callable[[Target], Target]
     variant: str | None = None  # the experiment arm chosen, if any
+    experiment: str | None = None  # the name of the experiment that chose it
 
 
 def error_class(error: BaseException) -> str:

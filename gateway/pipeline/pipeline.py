@@ -109,6 +109,7 @@ class Pipeline:
     def _plan(self, call: Call, outcome: Outcome) -> Plan:
         plan = call.plan = self.route.plan(call)
         outcome.alias, outcome.variant = plan.alias, plan.variant
+        outcome.experiment = plan.experiment
         if plan.policy.timeout_ms is not None:
             route_deadline = call.started + plan.policy.timeout_ms / 1000
             if call.deadline is None or route_deadline < call.deadline:

@@ -21,6 +21,14 @@ from gateway.targets import Target, looks_like_target, parse_target
 MAX_VARIANT_DEPTH = 4
 
 
+class LiveExperiments(Protocol):
+    """Experiments kept in the state store: an in-memory snapshot, refreshed off the hot path."""
+
+    def for_alias(self, alias: str) -> Experiment | None: ...
+
+    def aliases(self) -> list[str]: ...
+
+
 class VariantResolver(Protocol):
     def resolve(self, name: str) -> str | None:
         """The target string a variant points at, or None when there is no such variant."""
@@ -43,21 +51,39 @@ class RouteStage:
         routes: Mapping[str, Route],
         variants: VariantResolver | None = None,
         default_policy: RoutePolicy | None = None,
+        live: LiveExperiments | None = None,
     ) -> None:
         self._routes = dict(routes)
         self._variants = variants
         self._default = default_policy or RoutePolicy()
+        self.live = live
 
     @property
     def aliases(self) -> list[str]:
-        return sorted(self._routes)
+        if self.live is None:
+            return sorted(self._routes)
+        return sorted({*self._routes, *self.live.aliases()})
+
+    def is_alias(self, name: str) -> bool:
+        return name in self._routes or (self.live is not None and name in self.live.aliases())
 
     def experiment(self, alias: str) -> Experiment | None:
+        """The experiment routing ``alias``: the store's, else strata.yaml's."""
+        found = self.live.for_alias(alias) if self.live is not None else None
+        if found is not None:
+            return found
         route = self._routes.get(alias)
         return route.experiment if route else None
 
     def plan(self, call: Call) -> Plan:
         route = self._routes.get(call.model)
+        live = self.live.for_alias(call.model) if self.live is not None else None
+        if live is not None:
+            policy = route.policy if route is not None else self._default
+            arm = live.choose(unit_of(call, live))
+            return Plan(
+                call.model, arm.targets, policy, self.resolve, arm.name, experiment=live.name
+            )
         if route is None:
             if not looks_like_target(call.model):
                 raise NotFound(
@@ -70,7 +96,14 @@ class RouteStage:
         if route.experiment is None:
             return Plan(route.name, route.targets, route.policy, self.resolve)
         arm = route.experiment.choose(unit_of(call, route.experiment))
-        return Plan(route.name, arm.targets, route.policy, self.resolve, variant=arm.name)
+        return Plan(
+            route.name,
+            arm.targets,
+            route.policy,
+            self.resolve,
+            variant=arm.name,
+            experiment=route.experiment.name,
+        )
 
     def resolve(self, target: Target) -> Target:
         seen = 0

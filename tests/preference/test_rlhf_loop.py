@@ -1,7 +1,8 @@
 """The RLHF loop end to end, offline (acceptance 3): a gateway with an experiment on the
 built-in model and ``store_bodies: true``, several sampled answers per prompt (``strata feedback
 sample``), ratings through ``POST /v1/feedback``, ``strata feedback export`` to pairs, DPO on
-them, the adapter registered as a variant, and a new experiment that routes to it."""
+them, the adapter registered as a variant, and a new experiment (``strata ab create``) that
+routes to it."""
 
 from __future__ import annotations
 
@@ -130,17 +131,12 @@ aliases:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
 
+    # A new experiment with the variant as the candidate, through strata ab create.
     second = _config(
         tmp_path / "strata2.yaml",
         f"""
 aliases:
-  chat:
-    store_bodies: true
-    experiment:
-      sticky_by: request
-      variants:
-        control: {{target: "local:builtin", weight: 50}}
-        rlhf: {{target: "variant:rlhf-v1", weight: 50}}
+  chat: {{targets: ["local:builtin"], store_bodies: true}}
 local:
   bases:
     builtin: {{path: builtin, adapters: {{rlhf: "{tuned}"}}}}
@@ -148,15 +144,24 @@ local:
     )
     settings = Settings(home=home, config=second, dev_key=TEST_KEY, keys_refresh_s=0.05)  # type: ignore[call-arg]
     with serve(create_app(settings)) as url:
-        served: dict[str, str] = {}
-        for item in items[:12]:
+        result = runner.invoke(
+            app,
+            ["ab", "create", "rlhf-v1-trial", "--alias", "chat", "--control", "local:builtin",
+             "--candidate", "variant:rlhf-v1", "--split", "50/50", "--sticky-by", "request",
+             "--url", url, "--key", TEST_KEY],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        served: set[str] = set()
+        for _ in range(100):  # the experiment is in force within a second (its revision)
             r = httpx.post(
                 url + "/v1/chat/completions",
-                json={"model": "chat", "messages": [{"role": "user", "content": item.prompt}],
+                json={"model": "chat", "messages": [{"role": "user", "content": items[0].prompt}],
                       "temperature": 0},
                 headers={"Authorization": f"Bearer {acme}"},
                 timeout=60,
             )  # fmt: skip
             assert r.status_code == 200, r.text
-            served[r.headers["x-strata-variant"]] = r.headers["x-strata-target"]
-    assert served == {"control": "local:builtin", "rlhf": "local:builtin@rlhf"}, served
+            served.add(r.headers["x-strata-target"])
+            if len(served) == 2:
+                break
+    assert served == {"local:builtin", "local:builtin@rlhf"}, served
