@@ -144,6 +144,9 @@ local:
     )
     settings = Settings(home=home, config=second, dev_key=TEST_KEY, keys_refresh_s=0.05)  # type: ignore[call-arg]
     with serve(create_app(settings)) as url:
+        # The sampling experiment (seeded from the first strata.yaml) is still in the store.
+        result = runner.invoke(app, ["ab", "stop", "chat", "--url", url, "--key", TEST_KEY])
+        assert result.exit_code == 0, result.output
         result = runner.invoke(
             app,
             ["ab", "create", "rlhf-v1-trial", "--alias", "chat", "--control", "local:builtin",
