@@ -15,8 +15,9 @@ from gateway.accounting.keys import Keyring
 from gateway.accounting.service import Accounting
 from gateway.accounting.stage import AccountingAdmit, AccountingSettle
 from gateway.auth import OpenAccess, build_key_store
-from gateway.cache.service import open_cache
+from gateway.cache.service import invoke_model, open_cache
 from gateway.config import GatewayConfig, load_config
+from gateway.dashboard import routes as dashboard
 from gateway.experiments.bodies import BodiesAdmit, BodiesSettle, BodyWriter
 from gateway.experiments.setup import open_experiments
 from gateway.observability.service import Observability
@@ -100,7 +101,7 @@ def create_app(
                     *(admit_stages or []),
                 ],
                 route=route,
-                cache=open_cache(settings, accounting),
+                cache=open_cache(settings, accounting, invoke_model(providers)),
                 attempt=attempt,
                 settle=settle,
             )
@@ -153,6 +154,7 @@ def create_app(
             *accounting_routes.routes,
             *cache.routes,
             *metrics.routes,
+            *dashboard.routes,
         ]
     )
     return app

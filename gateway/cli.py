@@ -31,14 +31,20 @@ def serve(
     port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="port to listen on (default 8080)")
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(help="worker processes sharing the port, or auto: one per core (default 1)"),
+    ] = None,
 ) -> None:
     """Run the gateway (OpenAI-compatible and Bedrock-native APIs)."""
     from pydantic import ValidationError
 
+    from gateway.config import server_settings
     from gateway.errors import ConfigError
     from gateway.logs import configure
     from gateway.serving import bind, run
     from gateway.settings import Settings
+    from gateway.workers import Supervisor, bind_group, refusal
 
     overrides: dict[str, object] = {}
     if config is not None:
@@ -47,17 +53,30 @@ def serve(
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
+    if workers is not None:
+        overrides["workers"] = workers
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings = server_settings(settings)  # strata.yaml's server: section
+    except ConfigError as exc:
+        typer.echo(f"strata: {exc.message}", err=True)
+        raise typer.Exit(2) from None
     except ValidationError as exc:
         for error in exc.errors(include_url=False, include_input=False):
             name = "STRATA_" + "_".join(str(p) for p in error["loc"]).upper()
             typer.echo(f"strata: {name}: {error['msg']}", err=True)
         raise typer.Exit(2) from None
     configure(settings.log_level)
+    refused = refusal(settings)
+    if refused is not None:
+        typer.echo(f"strata: {refused}", err=True)
+        raise typer.Exit(2)
     # Bind first: a busy port fails now, not after loading a model for seconds.
     try:
-        sock = bind(settings.host, settings.port)
+        if settings.workers == 1:
+            sockets = [bind(settings.host, settings.port)]
+        else:
+            sockets = bind_group(settings.host, settings.port, settings.workers)
     except OSError as exc:
         typer.echo(
             f"strata: cannot listen on {settings.host}:{settings.port}: {exc.strerror}", err=True
@@ -68,10 +87,14 @@ def serve(
     try:
         application = create_app(settings)
     except ConfigError as exc:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         typer.echo(f"strata: {exc.message}", err=True)
         raise typer.Exit(2) from None
-    run(application, settings, sock)
+    if settings.workers == 1:
+        run(application, settings, sockets[0])
+    else:
+        raise typer.Exit(Supervisor(application, settings, sockets).run())
 
 
 def main() -> None:

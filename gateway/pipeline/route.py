@@ -86,8 +86,10 @@ class RouteStage:
             )
         if route is None:
             if not looks_like_target(call.model):
+                # Only the aliases this caller may use: a scoped key learns nothing of others.
+                known = [a for a in self.aliases if call.principal.may_use(a, True)]
                 raise NotFound(
-                    f"unknown model {call.model!r}; known aliases: {', '.join(self.aliases)} "
+                    f"unknown model {call.model!r}; known aliases: {', '.join(known)} "
                     "(or name a target such as bedrock:<modelId> or local:<base>)",
                     param="model",
                 )

@@ -44,6 +44,9 @@ class Exchange:
             headers["x-strata-attempts"] = str(outcome.attempts)
             if outcome.cache is not None:
                 headers["x-strata-cache"] = outcome.cache
+                similarity = self.call.context.get("cache_similarity")
+                if similarity is not None:
+                    headers["x-strata-cache-similarity"] = f"{similarity:.4f}"
             headers["x-strata-overhead-ms"] = f"{outcome.overhead_ms(self.call.started):.2f}"
         return headers
 

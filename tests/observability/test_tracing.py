@@ -98,7 +98,7 @@ def test_one_retry_gives_a_call_span_and_two_attempt_spans(tmp_path: Path) -> No
     assert attrs["gen_ai.usage.output_tokens"] == 5
     assert tuple(attrs["gen_ai.response.finish_reasons"]) == ("end_turn",)  # type: ignore[arg-type]
     assert attrs["strata.alias"] == "chat" and attrs["strata.attempts"] == 2
-    assert attrs["strata.tenant"] == "dev" and attrs["strata.cache"] == "off"
+    assert attrs["strata.tenant"] == "dev" and attrs["strata.cache"] == "bypass"
     assert call.start_time is not None and first.start_time is not None
     assert call.start_time <= first.start_time  # the call span covers its attempts
     # No prompt (or completion) text anywhere.
