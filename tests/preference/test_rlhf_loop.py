@@ -96,7 +96,21 @@ aliases:
             timeout=60,
         )
         assert plain.status_code == 200
+        with httpx.stream(
+            "POST",
+            url + "/v1/chat/completions",
+            json={"model": "chat", "stream": True, "temperature": 0,
+                  "messages": [{"role": "user", "content": "Reverse: stream"}]},
+            headers={"Authorization": f"Bearer {acme}"},
+            timeout=60,
+        ) as streamed:  # fmt: skip
+            assert streamed.status_code == 200
+            streamed_id = streamed.headers["x-strata-request-id"]
+            streamed.read()
     stored = _bodies(home)
+    # A stream's text is assembled from its deltas (the base reverses the word correctly).
+    assert [a for rid, _, a in stored if rid == streamed_id] == ["maerts"]
+    stored = [s for s in stored if s[0] != streamed_id]
     # Text is kept for the opted-in alias only; the plain alias's call left none.
     assert {rid for rid, _, _ in stored} == {r["request_id"] for r in rows}
     assert plain.headers["x-strata-request-id"] not in {rid for rid, _, _ in stored}
