@@ -18,6 +18,7 @@ from gateway.auth import OpenAccess, build_key_store
 from gateway.cache.service import invoke_model, open_cache
 from gateway.config import GatewayConfig, load_config
 from gateway.dashboard import routes as dashboard
+from gateway.experiments.bodies import BodiesAdmit, BodiesSettle, BodyWriter
 from gateway.experiments.graders.service import GraderCollector
 from gateway.experiments.graders.wiring import open_graders
 from gateway.experiments.setup import open_experiments
@@ -86,10 +87,13 @@ def create_app(
                 region=region,
             )
             graders = open_graders(config.graders, route.aliases, accounting.db, lambda: pipeline)
+            bodies = BodyWriter(accounting.db)  # closes after settle drained (stack order)
+            stack.callback(bodies.close)
             settle = Settle(
                 [
                     AccountingSettle(accounting, region),
                     observability.settle,
+                    BodiesSettle(bodies),  # before graders: they release the answer text
                     graders,
                     *(settle_hooks or []),
                 ]
@@ -98,6 +102,7 @@ def create_app(
             pipeline = Pipeline(
                 admit=[
                     AccountingAdmit(accounting, route.is_alias),
+                    BodiesAdmit(),
                     *(admit_stages or []),
                     graders,  # last: only admitted calls are drawn for grading
                 ],

@@ -117,6 +117,9 @@ def _mount() -> None:
     from gateway.experiments.cli import ab_app
 
     app.add_typer(ab_app, name="ab", help="A/B experiments on live traffic.")
+    from gateway.experiments.feedback_cli import feedback_app
+
+    app.add_typer(feedback_app, name="feedback", help="Preference data from rated traffic.")
     app.command("usage", help="Usage and cost from the ledger.")(usage_command)
     app.add_typer(cache_app, name="cache", help="The response cache: counters, flush.")
     app.add_typer(customize_app, name="customize", help="Bedrock customization jobs.")
@@ -134,4 +137,7 @@ def _mount() -> None:
     train_app.command("stop")(sagemaker_jobs.stop)
     train_app.command("list")(sagemaker_jobs.list_jobs)
     train_app.command("register")(sagemaker_jobs.register_job)
+    from adapters_local.preference.cli import register_commands
+
+    register_commands(train_app)  # strata train reward | dpo | grpo
     app.add_typer(tune_app, name="tune", help="Hyper-parameter search (SageMaker HPO or Optuna).")

@@ -178,6 +178,7 @@ class AliasConfig(_Strict):
     cache: CacheSection | None = None
     prompt_cache: PromptCacheSection | None = None
     semantic_cache: SemanticCacheSection | None = None
+    store_bodies: bool = False  # keep prompt and answer text (feedback export needs it)
 
     @model_validator(mode="before")
     @classmethod
@@ -225,6 +226,7 @@ class AliasConfig(_Strict):
             cache=CachePolicy(**self.cache.model_dump()) if self.cache is not None else None,
             prompt_cache=self.prompt_cache.policy() if self.prompt_cache else None,
             semantic_cache=self.semantic_cache.policy() if self.semantic_cache else None,
+            store_bodies=self.store_bodies,
         )
         experiment = None
         if self.experiment is not None:

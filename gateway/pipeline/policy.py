@@ -90,3 +90,5 @@ class RoutePolicy:
     cache: CachePolicy | None = None  # None: answers of this route are never cached
     prompt_cache: PromptCachePolicy | None = None  # None: no cache points inserted
     semantic_cache: SemanticCachePolicy | None = None  # None: exact matches only
+    # Keep the prompt and answer text of this route's calls (gateway/experiments/bodies.py).
+    store_bodies: bool = False
