@@ -146,6 +146,11 @@ class DrainingServer(uvicorn.Server):
             log.info("drained: no request in flight; flushing")
         # 4. The lifespan: background settles, ledger, metrics and CloudWatch flushed.
         await self.lifespan.shutdown()
+        # Done within the bound: the watchdog must not outlive the drain. A server run in a
+        # thread (tests, embedding) never leaves capture_signals' main-thread path, and a
+        # forgotten timer would os._exit the whole process drain_s later.
+        if self._watchdog is not None:
+            self._watchdog.cancel()
 
     async def _wait(self, condition: Callable[[], bool], until: float) -> None:
         # Polled: the conditions are uvicorn's connection and task sets, which signal nothing.

@@ -211,3 +211,28 @@ def test_a_bedrock_only_config_never_imports_torch(tmp_path: Path) -> None:
 
 def test_free_port_helper_gives_a_bindable_port() -> None:
     bind("127.0.0.1", free_port()).close()
+
+
+def test_a_server_run_in_a_thread_leaves_no_exit_timer_behind(
+    tmp_path: Path, wire: BedrockWireServer, aws_credentials: None
+) -> None:
+    """The drain's watchdog (os._exit after drain_s) outlived a stopped in-thread server and
+    killed the test process 30 s later, mid-suite, with no summary."""
+    settings = bedrock_settings(tmp_path, wire)
+    sock = bind("127.0.0.1", 0)
+    uv = server(create_app(settings), settings)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not uv.started:
+        assert thread.is_alive()
+        time.sleep(0.02)
+    uv.should_exit = True
+    thread.join(30)
+    sock.close()
+    assert not thread.is_alive()
+    overdue = [
+        t
+        for t in threading.enumerate()
+        if isinstance(t, threading.Timer) and getattr(t.function, "__name__", "") == "_overdue"
+    ]
+    assert overdue == []
