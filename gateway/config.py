@@ -267,8 +267,8 @@ def load_config(settings: Settings) -> GatewayConfig:
     bases.setdefault(BUILTIN, LocalBase(path=BUILTIN))
     if settings.local_model:
         bases.setdefault("local", LocalBase(path=settings.local_model))
-    for name, target in add_compositions(settings.config, config.compositions, bases).items():
-        config.aliases.setdefault(name, AliasConfig(targets=[parse_target(target)]))
+    for name, served in add_compositions(settings.config, config.compositions, bases).items():
+        config.aliases.setdefault(name, AliasConfig(targets=[parse_target(served)]))
     if "default" not in config.aliases:
         base = "local" if settings.local_model else BUILTIN
         config.aliases["default"] = AliasConfig(targets=[Target("local", base)])
