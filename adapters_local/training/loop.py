@@ -213,7 +213,7 @@ def _train(run: _Run, resume: bool, console: Console | None) -> dict[str, Any]:
     )
     settings.out.mkdir(parents=True, exist_ok=True)
     stopped_early = interrupted = False
-    saved = -1  # the step the last checkpoint holds
+    saved_step = -1  # the step the last checkpoint holds
     run.trainable.model.train()
     try:
         with TrainingProgress(
@@ -230,10 +230,10 @@ def _train(run: _Run, resume: bool, console: Console | None) -> dict[str, Any]:
                         stopped_early = _evaluate(run, state, params, best, progress)
                     # With or without eval data: a killed (e.g. spot) run resumes from here.
                     _checkpoint(run, optimizer, scheduler, state, best)
-                    saved = state.step
+                    saved_step = state.step
     except KeyboardInterrupt:
         interrupted = True
-    if saved != state.step:  # a second save of the same step cost 0.3 s CPU per run
+    if saved_step != state.step:  # a second save of the same step cost 0.3 s CPU per run
         _checkpoint(run, optimizer, scheduler, state, best)
     if run.eval is not None and state.best_eval is not None:
         # The saved adapter is the one with the best eval loss, not merely the last one.
