@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -154,12 +154,27 @@ async def fetch(call: Call) -> Answer:
         conn.close()
 
 
-async def run(call: Call, requests: int, concurrency: int, *, timeout_s: float = 30.0) -> Samples:
+async def run(
+    call: Call,
+    requests: int,
+    concurrency: int,
+    *,
+    timeout_s: float = 30.0,
+    raw_for: Callable[[int], bytes] | None = None,
+    rate_per_s: float | None = None,
+) -> Samples:
     """Send ``call`` ``requests`` times over ``concurrency`` connections, each one request at a
     time; a non-200 answer, a broken connection or ``timeout_s`` without an answer counts as
-    an error. Returns once every request has finished."""
+    an error. Returns once every request has finished.
+
+    ``raw_for(i)`` builds the i-th request's bytes instead of replaying ``call.raw`` (distinct
+    bodies: cache misses). ``rate_per_s`` paces the starts (a low, steady rate: the cold path);
+    it needs ``concurrency`` 1."""
+    if rate_per_s is not None and concurrency != 1:
+        raise ValueError("rate_per_s needs concurrency 1")
     samples = Samples()
     remaining = requests
+    sent = 0
     try:
         conns = [await _connect(call.port) for _ in range(concurrency)]
     except OSError as exc:
@@ -168,12 +183,16 @@ async def run(call: Call, requests: int, concurrency: int, *, timeout_s: float =
         ) from None
 
     async def worker(conn: _Connection) -> None:
-        nonlocal remaining
+        nonlocal remaining, sent
         while remaining > 0:
             remaining -= 1
+            index, sent = sent, sent + 1
+            if rate_per_s is not None:
+                await asyncio.sleep(max(0.0, started + index / rate_per_s - time.perf_counter()))
+            raw = call.raw if raw_for is None else raw_for(index)
             keep = samples.answer is None
             try:
-                answer = await asyncio.wait_for(conn.send(call.raw, keep_body=keep), timeout_s)
+                answer = await asyncio.wait_for(conn.send(raw, keep_body=keep), timeout_s)
             except (OSError, TimeoutError, httptools.HttpParserError) as exc:
                 samples.errors += 1
                 samples.first_error = samples.first_error or f"{type(exc).__name__}: {exc}"

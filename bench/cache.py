@@ -1,21 +1,32 @@
-"""What the response cache costs and saves: latency of a cache hit (in-process and Redis)
-against a miss, an uncached route and the upstream called directly; and single-flight's
-upstream calls under a burst of identical requests.
+"""What the response cache costs and saves: a cache hit (in-process and Redis) against the
+gateway's own floor for the same path, a miss, a semantic hit and the upstream called directly;
+and single-flight's upstream calls under a burst of identical requests.
 
-    python -m bench.cache [--requests 300] [--latency-ms 20] [--burst 200] [--json out.json]
+    python -m bench.cache [--requests 300] [--latency-ms 0] [--burst 200] [--json out.json]
 
-Starts the Bedrock-wire fake (``--latency-ms`` per answer) and two ``strata serve`` processes,
-one per cache backend (``memory``; ``redis`` on the machine's Redis under a private key prefix,
-deleted after). Sequential requests, one client, loopback HTTP; for each path p50 and p99:
+Starts the Bedrock-wire fake (``--latency-ms`` per answer; 0: a no-op upstream) and two
+``strata serve`` processes, one per cache backend (``memory``; ``redis`` on the machine's Redis
+under a private key prefix, deleted after). One client, loopback HTTP, one request at a time,
+the paths *interleaved* (each round sends one request of every path on both gateways, in a
+rotating order), so load swings hit every path alike. Per path, p50 and p99 of
 
-- ``floor``: ``GET /v1/models`` (HTTP, auth, no pipeline): the gateway's own floor;
-- ``direct``: the fake's Converse called without the gateway;
-- ``plain``: an alias without ``cache:`` (the full pipeline and the upstream);
+- the client's end-to-end time, and
+- the gateway's own time (``x-strata-overhead-ms``: the call's time minus its upstream wait).
+
+Paths, all the same request shape (one short user message, temperature 0, the same model):
+
+- ``floor``: an alias without ``cache:``: the pipeline with the cache off;
+- ``hit``: the cached alias, one prompt (no upstream call);
 - ``miss``: the cached alias, a new prompt each time (lookup + upstream + store);
-- ``hit``: the cached alias, one prompt (no upstream call).
+- ``semantic``: a ``semantic_cache:`` alias, a paraphrase of a stored prompt (exact lookup,
+  local embedding, vector search, entry read);
+- ``direct``: the fake's Converse called without the gateway.
 
-Then ``--burst`` identical requests at once on a new prompt: how many reached the fake.
-Load averages are printed with the figures: the machine is shared.
+"Added over the floor" is ``hit`` minus ``floor`` in gateway time: what a hit costs beyond the
+pipeline a call goes through anyway (the floor's upstream wait is excluded, so a hit is not
+credited for the upstream call it saves). Then ``--burst`` identical requests at once on a new
+prompt: how many reached the fake. Load averages are printed with the figures: the machine is
+shared.
 """
 
 from __future__ import annotations
@@ -46,6 +57,8 @@ def _config(workdir: Path, fake_port: int) -> Path:
     path.write_text(
         f"aliases:\n  default: bedrock:{MODEL}\n  plain: bedrock:{MODEL}\n"
         f"  chat: {{targets: [bedrock:{MODEL}], cache: {{ttl_s: 600}}}}\n"
+        f"  faq: {{targets: [bedrock:{MODEL}], cache: {{ttl_s: 600}}, "
+        "semantic_cache: {threshold: 0.92}}\n"
         f"bedrock:\n  region: us-east-1\n  endpoint_url: http://127.0.0.1:{fake_port}\n",
         encoding="utf-8",
     )
@@ -61,46 +74,68 @@ def _body(text: str, model: str | None = None) -> dict[str, Any]:
     return {**body, "model": model} if model else body
 
 
-async def _timed(client: httpx.AsyncClient, n: int, send: Any) -> dict[str, float]:
-    samples = []
-    for i in range(n):
-        started = time.perf_counter()
-        r = await send(client, i)
-        samples.append(time.perf_counter() - started)
-        if r.status_code != 200:
-            raise RuntimeError(f"status {r.status_code}: {r.text[:200]}")
-    return {
-        "p50_ms": fig.percentile(samples, 50) * 1000,
-        "p99_ms": fig.percentile(samples, 99) * 1000,
-    }
+PATHS = ("floor", "hit", "miss", "semantic")
+STORED = "How do I reset my password?"
+PARAPHRASE = "how can I reset my password"
 
 
-async def _paths(port: int, fake_port: int, n: int, tag: str) -> dict[str, dict[str, float]]:
+def _summary(samples: list[float]) -> dict[str, float]:
+    return {"p50_ms": fig.percentile(samples, 50), "p99_ms": fig.percentile(samples, 99)}
+
+
+async def _interleaved(
+    ports: dict[str, int], fake_port: int, n: int
+) -> dict[str, dict[str, dict[str, float]]]:
+    """{backend: {path: {e2e p50/p99, gateway p50/p99}}} plus {"direct": ...}."""
     auth = {"Authorization": f"Bearer {KEY}"}
-    base = f"http://127.0.0.1:{port}"
     converse = {"messages": [{"role": "user", "content": [{"text": "direct"}]}]}
-    out: dict[str, dict[str, float]] = {}
+    direct_url = f"http://127.0.0.1:{fake_port}/model/{MODEL}/converse"
+    e2e: dict[tuple[str, str], list[float]] = {}
+    own: dict[tuple[str, str], list[float]] = {}
+
+    def body(backend: str, path: str, i: int) -> dict[str, Any]:
+        if path == "floor":
+            return _body("same prompt", "plain")
+        if path == "hit":
+            return _body("same prompt", "chat")
+        if path == "miss":
+            return _body(f"{backend}-m{i}", "chat")
+        return _body(PARAPHRASE, "faq")
+
+    expect = {"floor": "bypass", "hit": "hit", "miss": "miss", "semantic": "semantic-hit"}
     async with httpx.AsyncClient(timeout=30) as c:
-        chat = f"{base}/v1/chat/completions"
-        for _ in range(20):  # warm connections and code paths
-            await c.post(chat, json=_body("warm", "chat"), headers=auth)
-        out["floor"] = await _timed(c, n, lambda c, i: c.get(f"{base}/v1/models", headers=auth))
-        out["direct"] = await _timed(
-            c,
-            n,
-            lambda c, i: c.post(
-                f"http://127.0.0.1:{fake_port}/model/{MODEL}/converse", json=converse
-            ),
-        )
-        out["plain"] = await _timed(
-            c, n, lambda c, i: c.post(chat, json=_body(f"p{i}", "plain"), headers=auth)
-        )
-        out["miss"] = await _timed(
-            c, n, lambda c, i: c.post(chat, json=_body(f"{tag}-m{i}", "chat"), headers=auth)
-        )
-        out["hit"] = await _timed(
-            c, n, lambda c, i: c.post(chat, json=_body("warm", "chat"), headers=auth)
-        )
+        for port in ports.values():  # fill the entries, warm connections and code paths
+            chat = f"http://127.0.0.1:{port}/v1/chat/completions"
+            await c.post(chat, json=_body(STORED, "faq"), headers=auth)
+            for _ in range(20):
+                for path in PATHS:
+                    await c.post(chat, json=body("warm", path, -1), headers=auth)
+        order = [(b, p) for b in ports for p in PATHS] + [("direct", "direct")]
+        for i in range(n):
+            shift = i % len(order)
+            for backend, path in order[shift:] + order[:shift]:
+                started = time.perf_counter()
+                if path == "direct":
+                    r = await c.post(direct_url, json=converse)
+                else:
+                    url = f"http://127.0.0.1:{ports[backend]}/v1/chat/completions"
+                    r = await c.post(url, json=body(backend, path, i), headers=auth)
+                elapsed = (time.perf_counter() - started) * 1000
+                if r.status_code != 200:
+                    raise RuntimeError(f"{backend} {path}: {r.status_code}: {r.text[:200]}")
+                e2e.setdefault((backend, path), []).append(elapsed)
+                if path != "direct":
+                    if r.headers.get("x-strata-cache") != expect[path]:
+                        raise RuntimeError(f"{backend} {path}: {r.headers.get('x-strata-cache')}")
+                    own.setdefault((backend, path), []).append(
+                        float(r.headers["x-strata-overhead-ms"])
+                    )
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for (backend, path), samples in e2e.items():
+        row = {f"e2e_{k}": v for k, v in _summary(samples).items()}
+        if (backend, path) in own:
+            row.update({f"gateway_{k}": v for k, v in _summary(own[(backend, path)]).items()})
+        out.setdefault(backend, {})[path] = row
     return out
 
 
@@ -126,8 +161,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     fake, fake_port = procs.start_fake(workdir, latency_ms=args.latency_ms, chunks=4)
     prefix = f"bench-cache:{secrets.token_hex(4)}:"
     config = _config(workdir, fake_port)
-    report: dict[str, Any] = {"load_before": os.getloadavg()}
+    report: dict[str, Any] = {"load_before": os.getloadavg(), "latency_ms": args.latency_ms}
     gateways = []
+    ports: dict[str, int] = {}
     try:
         for name, extra in (
             ("memory", {"STRATA_CACHE_BACKEND": "memory"}),
@@ -142,10 +178,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         ):
             proc, port = await procs.start_ready(name, workdir, config, KEY, extra)
             gateways.append(proc)
-            report[name] = {
-                "paths": await _paths(port, fake_port, args.requests, name),
-                "burst": await _burst(port, fake_port, args.burst, name),
-            }
+            ports[name] = port
+        report["paths"] = await _interleaved(ports, fake_port, args.requests)
+        report["load_mid"] = os.getloadavg()
+        for name, port in ports.items():
+            report[name] = {"burst": await _burst(port, fake_port, args.burst, name)}
     finally:
         for proc in gateways:
             proc.stop()
@@ -161,23 +198,34 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _print(report: dict[str, Any]) -> None:
-    print(f"load average before {report['load_before']}, after {report['load_after']}")
+    print(
+        f"upstream latency {report['latency_ms']} ms; load average before "
+        f"{report['load_before']}, after the paths {report['load_mid']}, "
+        f"at the end {report['load_after']}"
+    )
     rows = []
+    paths = report["paths"]
     for backend in ("memory", "redis"):
-        paths = report[backend]["paths"]
-        floor = paths["floor"]["p50_ms"]
-        for name in ("floor", "direct", "plain", "miss", "hit"):
-            p = paths[name]
+        floor = paths[backend]["floor"]
+        for name in PATHS:
+            p = paths[backend][name]
+            added = p["gateway_p50_ms"] - floor["gateway_p50_ms"]
             rows.append(
                 [
                     backend,
                     name,
-                    f"{p['p50_ms']:.2f}",
-                    f"{p['p99_ms']:.2f}",
-                    f"{p['p50_ms'] - floor:+.2f}" if name != "direct" else "",
+                    f"{p['e2e_p50_ms']:.2f}",
+                    f"{p['e2e_p99_ms']:.2f}",
+                    f"{p['gateway_p50_ms']:.2f}",
+                    f"{p['gateway_p99_ms']:.2f}",
+                    f"{added:+.2f}" if name != "floor" else "",
                 ]
             )
-    print(fig.table(["backend", "path", "p50 ms", "p99 ms", "p50 over floor"], rows))
+    d = paths["direct"]["direct"]
+    rows.append(["-", "direct", f"{d['e2e_p50_ms']:.2f}", f"{d['e2e_p99_ms']:.2f}", "", "", ""])
+    header = ["backend", "path", "e2e p50", "e2e p99", "gw p50", "gw p99", "gw p50 - floor"]
+    print(fig.table(header, rows))
+    print("(ms; gw: the gateway's own time, x-strata-overhead-ms)")
     for backend in ("memory", "redis"):
         b = report[backend]["burst"]
         print(
@@ -189,7 +237,7 @@ def _print(report: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--burst", type=int, default=200)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)

@@ -1,6 +1,7 @@
 """What observability costs: the gateway with every exporter on against all off, in one run.
 
     python -m bench.observability [--requests 2000] [--seq-requests 500] [--concurrency 32]
+                                  [--split] [--sampler-ratio 0.1]
 
 Two ``strata serve`` processes over the same Bedrock-wire fake, one after the other:
 
@@ -8,7 +9,10 @@ Two ``strata serve`` processes over the same Bedrock-wire fake, one after the ot
   metrics core records, as it always does);
 - **on**: the JSON access log to a file, CloudWatch EMF lines to a file every 10 s, OTel spans
   and GenAI metrics exported over OTLP/HTTP to a loopback sink (a process of its own that
-  answers 200), and ``/metrics`` scraped once a second.
+  answers 200), and ``/metrics`` scraped once a second;
+- with ``--sampler-ratio R``, **on-sampled-R**: the same with ``OTEL_TRACES_SAMPLER=
+  parentbased_traceidratio`` and ``OTEL_TRACES_SAMPLER_ARG=R`` (the GenAI metrics still count
+  every call; only spans are sampled).
 
 Figures per surface: gateway CPU per request (``/proc`` utime+stime), sequential p50/p95,
 throughput at ``--concurrency``, with the load averages (the machine is shared).
@@ -102,6 +106,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         ]
         if args.split:  # where the cost goes: everything but OpenTelemetry
             runs.append(("on-no-otel", on_yaml, {}))
+        if args.sampler_ratio is not None:  # the SDK's standard sampler variables
+            sampled = {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": str(args.sampler_ratio),
+            }
+            runs.append((f"on-sampled-{args.sampler_ratio:g}", on_yaml, sampled))
         results: dict[str, Any] = {}
         for name, extra, env in runs:
             proc, port = await start(name, workdir, fake_port, extra, env)
@@ -167,6 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--split", action="store_true", help="also run all on but OpenTelemetry")
+    p.add_argument(
+        "--sampler-ratio",
+        type=float,
+        default=None,
+        help="also run all on with OTEL_TRACES_SAMPLER=parentbased_traceidratio at this ratio",
+    )
     args = p.parse_args(argv)
     report = asyncio.run(bench(args))
     print(render(report, args.concurrency), flush=True)

@@ -15,8 +15,14 @@ from gateway.accounting.keys import Keyring
 from gateway.accounting.service import Accounting
 from gateway.accounting.stage import AccountingAdmit, AccountingSettle
 from gateway.auth import OpenAccess, build_key_store
-from gateway.cache.service import open_cache
+from gateway.cache.service import invoke_model, open_cache
 from gateway.config import GatewayConfig, load_config
+from gateway.dashboard import routes as dashboard
+from gateway.experiments.bodies import BodiesAdmit, BodiesSettle, BodyWriter
+from gateway.experiments.graders.service import GraderCollector
+from gateway.experiments.graders.wiring import open_graders
+from gateway.experiments.setup import open_experiments
+from gateway.heap import freeze_startup_heap, thaw_startup_heap
 from gateway.observability.service import Observability
 from gateway.observability.tracing import Tracing, bedrock_address, from_environment
 from gateway.pipeline.admit import AdmitStage
@@ -64,7 +70,8 @@ def create_app(
             # Opened before the pipeline's settle, so it closes after the last settle drained.
             accounting = await Accounting.open(stack, settings, config.prices)
             variants = RegistryResolver(home / "variants.sqlite")
-            route = RouteStage(config.routes(), variants)
+            experiments = await open_experiments(stack, settings, config, accounting.db, variants)
+            route = RouteStage(config.routes(), variants, live=experiments.live)
             region = config.bedrock.region or settings.aws_region
             endpoint = config.bedrock.endpoint_url or settings.bedrock_endpoint_url
             tracer = tracing or from_environment(stack, bedrock_address(endpoint, region))
@@ -79,19 +86,28 @@ def create_app(
                 tracing=tracer,
                 region=region,
             )
+            graders = open_graders(config.graders, route.aliases, accounting.db, lambda: pipeline)
+            bodies = BodyWriter(accounting.db)  # closes after settle drained (stack order)
+            stack.callback(bodies.close)
             settle = Settle(
                 [
                     AccountingSettle(accounting, region),
                     observability.settle,
+                    BodiesSettle(bodies),  # before graders: they release the answer text
+                    graders,
                     *(settle_hooks or []),
                 ]
             )
             stack.push_async_callback(settle.drain)
-            known = frozenset(route.aliases)
             pipeline = Pipeline(
-                admit=[AccountingAdmit(accounting, known.__contains__), *(admit_stages or [])],
+                admit=[
+                    AccountingAdmit(accounting, route.is_alias),
+                    BodiesAdmit(),
+                    *(admit_stages or []),
+                    graders,  # last: only admitted calls are drawn for grading
+                ],
                 route=route,
-                cache=open_cache(settings, accounting),
+                cache=open_cache(settings, accounting, invoke_model(providers)),
                 attempt=attempt,
                 settle=settle,
             )
@@ -105,7 +121,12 @@ def create_app(
                 variants=variants,
                 accounting=accounting,
                 observability=observability,
+                graders=graders,
+                experiments=experiments,
             )
+            graders.start()
+            stack.push_async_callback(graders.close)  # before settle.drain, LIFO
+            observability.prometheus.registry.register(GraderCollector(graders))
             app.state.strata = state
             checks = asyncio.ensure_future(state.check_aws_credentials())
             stack.callback(checks.cancel)
@@ -119,6 +140,8 @@ def create_app(
                 )
             else:
                 log.info("gateway ready to accept requests; aliases: %s", aliases)
+            freeze_startup_heap()  # last: full collections no longer walk the start-up heap
+            stack.callback(thaw_startup_heap)
             yield
 
     app = FastAPI(
@@ -143,6 +166,7 @@ def create_app(
             *accounting_routes.routes,
             *cache.routes,
             *metrics.routes,
+            *dashboard.routes,
         ]
     )
     return app

@@ -26,6 +26,11 @@ class Principal:
     key_id: str
     admin: bool = False
 
+    def may_use(self, model: str, is_alias: bool) -> bool:
+        """Whether this caller may name ``model`` (an alias, or a raw target when not
+        ``is_alias``). Keys known at start (the dev key) reach everything."""
+        return True
+
 
 class KeyStore(Protocol):
     def authenticate(self, token: str) -> Principal | None: ...

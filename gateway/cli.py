@@ -31,14 +31,20 @@ def serve(
     port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="port to listen on (default 8080)")
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(help="worker processes sharing the port, or auto: one per core (default 1)"),
+    ] = None,
 ) -> None:
     """Run the gateway (OpenAI-compatible and Bedrock-native APIs)."""
     from pydantic import ValidationError
 
+    from gateway.config import server_settings
     from gateway.errors import ConfigError
     from gateway.logs import configure
     from gateway.serving import bind, run
     from gateway.settings import Settings
+    from gateway.workers import Supervisor, bind_group, refusal
 
     overrides: dict[str, object] = {}
     if config is not None:
@@ -47,17 +53,30 @@ def serve(
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
+    if workers is not None:
+        overrides["workers"] = workers
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings = server_settings(settings)  # strata.yaml's server: section
+    except ConfigError as exc:
+        typer.echo(f"strata: {exc.message}", err=True)
+        raise typer.Exit(2) from None
     except ValidationError as exc:
         for error in exc.errors(include_url=False, include_input=False):
             name = "STRATA_" + "_".join(str(p) for p in error["loc"]).upper()
             typer.echo(f"strata: {name}: {error['msg']}", err=True)
         raise typer.Exit(2) from None
     configure(settings.log_level)
+    refused = refusal(settings)
+    if refused is not None:
+        typer.echo(f"strata: {refused}", err=True)
+        raise typer.Exit(2)
     # Bind first: a busy port fails now, not after loading a model for seconds.
     try:
-        sock = bind(settings.host, settings.port)
+        if settings.workers == 1:
+            sockets = [bind(settings.host, settings.port)]
+        else:
+            sockets = bind_group(settings.host, settings.port, settings.workers)
     except OSError as exc:
         typer.echo(
             f"strata: cannot listen on {settings.host}:{settings.port}: {exc.strerror}", err=True
@@ -68,10 +87,14 @@ def serve(
     try:
         application = create_app(settings)
     except ConfigError as exc:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         typer.echo(f"strata: {exc.message}", err=True)
         raise typer.Exit(2) from None
-    run(application, settings, sock)
+    if settings.workers == 1:
+        run(application, settings, sockets[0])
+    else:
+        raise typer.Exit(Supervisor(application, settings, sockets).run())
 
 
 def main() -> None:
@@ -90,9 +113,13 @@ def _mount() -> None:
 
     app.add_typer(keys_app, name="keys", help="API keys: create, list, revoke.")
     app.add_typer(tenants_app, name="tenants", help="Tenant-wide limits and budgets.")
+    from gateway.experiments import cli_manage  # noqa: F401  (registers its ab commands)
     from gateway.experiments.cli import ab_app
 
     app.add_typer(ab_app, name="ab", help="A/B experiments on live traffic.")
+    from gateway.experiments.feedback_cli import feedback_app
+
+    app.add_typer(feedback_app, name="feedback", help="Preference data from rated traffic.")
     app.command("usage", help="Usage and cost from the ledger.")(usage_command)
     app.add_typer(cache_app, name="cache", help="The response cache: counters, flush.")
     app.add_typer(customize_app, name="customize", help="Bedrock customization jobs.")
@@ -110,4 +137,7 @@ def _mount() -> None:
     train_app.command("stop")(sagemaker_jobs.stop)
     train_app.command("list")(sagemaker_jobs.list_jobs)
     train_app.command("register")(sagemaker_jobs.register_job)
+    from adapters_local.preference.cli import register_commands
+
+    register_commands(train_app)  # strata train reward | dpo | grpo
     app.add_typer(tune_app, name="tune", help="Hyper-parameter search (SageMaker HPO or Optuna).")

@@ -37,7 +37,7 @@ also be a mapping, with a policy of its own or an experiment instead of targets:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -51,6 +51,7 @@ from pydantic import (
 )
 
 from gateway.accounting.prices import PriceOverride
+from gateway.cache.route_config import PromptCacheSection, SemanticCacheSection, check_prompt_cache
 from gateway.config_local import (
     CompositionSection,
     adapter_names,
@@ -58,6 +59,7 @@ from gateway.config_local import (
     check_local_bases,
 )
 from gateway.errors import ConfigError, InvalidRequest
+from gateway.experiments.graders.config import GraderSection
 from gateway.observability.config import AccessLogSection, CloudWatchSection, MetricsSection
 from gateway.pipeline.experiments import Arm, Experiment, StickyBy
 from gateway.pipeline.policy import (
@@ -69,7 +71,7 @@ from gateway.pipeline.policy import (
     RoutePolicy,
 )
 from gateway.pipeline.route import Route
-from gateway.settings import Settings
+from gateway.settings import Settings, usable_cores
 from gateway.targets import Target, parse_target
 
 BUILTIN = "builtin"
@@ -82,6 +84,14 @@ class _Strict(BaseModel):
 class BedrockSection(_Strict):
     region: str | None = None
     endpoint_url: str | None = None
+
+
+class ServerSection(_Strict):
+    """``server:``: how ``strata serve`` runs; a ``STRATA_*`` variable or flag overrides it."""
+
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] | None = None
+    drain_s: float | None = Field(default=None, gt=0)
+    drain_delay_s: float | None = Field(default=None, ge=0)
 
 
 class LocalBase(_Strict):
@@ -171,6 +181,9 @@ class AliasConfig(_Strict):
     fallback_on: list[str] = Field(default_factory=lambda: list(DEFAULT_FALLBACK_ON))
     experiment: ExperimentSection | None = None
     cache: CacheSection | None = None
+    prompt_cache: PromptCacheSection | None = None
+    semantic_cache: SemanticCacheSection | None = None
+    store_bodies: bool = False  # keep prompt and answer text (feedback export needs it)
 
     @model_validator(mode="before")
     @classmethod
@@ -196,6 +209,10 @@ class AliasConfig(_Strict):
     def _targets_or_experiment(self) -> AliasConfig:
         if bool(self.targets) == (self.experiment is not None):
             raise ValueError("give either targets or an experiment")
+        if self.prompt_cache is not None:
+            check_prompt_cache(None, self.chains())
+        if self.semantic_cache is not None and self.cache is None:
+            raise ValueError("semantic_cache needs the route's cache: section (its ttl_s, rules)")
         return self
 
     def chains(self) -> list[list[Target]]:
@@ -204,12 +221,17 @@ class AliasConfig(_Strict):
         return [v.chain() for v in self.experiment.variants.values()]
 
     def route(self, name: str) -> Route:
+        if self.prompt_cache is not None:
+            check_prompt_cache(name, self.chains())
         policy = RoutePolicy(
             timeout_ms=self.timeout_ms,
             retry=RetryPolicy(**self.retry.model_dump()),
             breaker=BreakerPolicy(**self.breaker.model_dump()),
             fallback_on=frozenset(self.fallback_on),
             cache=CachePolicy(**self.cache.model_dump()) if self.cache is not None else None,
+            prompt_cache=self.prompt_cache.policy() if self.prompt_cache else None,
+            semantic_cache=self.semantic_cache.policy() if self.semantic_cache else None,
+            store_bodies=self.store_bodies,
         )
         experiment = None
         if self.experiment is not None:
@@ -242,12 +264,16 @@ class GatewayConfig(_Strict):
     @property
     def unavailable(self) -> dict[str, str]:
         return self._unavailable
+
     # Per-target price rows that add to or override gateway/accounting/prices.json.
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
     # Observability (gateway/observability/config.py): /metrics, the access log, CloudWatch.
     metrics: MetricsSection = Field(default_factory=MetricsSection)
     access_log: AccessLogSection = Field(default_factory=AccessLogSection)
     cloudwatch: CloudWatchSection = Field(default_factory=CloudWatchSection)
+    # Graders of live traffic (gateway/experiments/graders/config.py).
+    graders: dict[str, GraderSection] = Field(default_factory=dict)
+    server: ServerSection = Field(default_factory=ServerSection)
 
     @field_validator("aliases", mode="before")
     @classmethod
@@ -280,6 +306,19 @@ def load_config(settings: Settings) -> GatewayConfig:
                     _check_local(settings.config, alias, target, bases)
     config._unavailable = check_local_bases(settings.config, bases)
     return config
+
+
+def server_settings(settings: Settings) -> Settings:
+    """``settings`` with the file's ``server:`` values where no variable or flag set them."""
+    if settings.config is None:
+        return settings
+    section = _read(settings.config).server.model_dump(exclude_none=True)
+    given = {k: v for k, v in section.items() if k not in settings.model_fields_set}
+    if not given:
+        return settings
+    if given.get("workers") == "auto":
+        given["workers"] = usable_cores()
+    return settings.model_copy(update=given)
 
 
 def _check_local(

@@ -7,6 +7,8 @@
     ├── Forbidden                 403  a key without the right scope (admin routes)
     ├── NotFound                  404  unknown alias, target or route
     ├── MethodNotAllowed          405  a known route called with another method; carries Allow
+    ├── Conflict                  409  the state changed under the request (an experiment's
+    │                                  version, one running experiment per alias)
     ├── RequestTimeout            408  the client sent its body too slowly
     ├── PayloadTooLarge           413  body over the configured limit
     ├── RateLimited               429  our own limits; carries Retry-After
@@ -100,6 +102,12 @@ class MethodNotAllowed(StrataError):
 
     def headers(self) -> dict[str, str]:
         return {"Allow": self.allow}
+
+
+class Conflict(StrataError):
+    status = 409
+    bedrock_code = "ConflictException"
+    openai_type = "invalid_request_error"
 
 
 class RequestTimeout(StrataError):

@@ -16,7 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import InvalidRequest, MethodNotAllowed, NotFound, StrataError
+from gateway.errors import (
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    StrataError,
+    UpstreamUnavailable,
+)
 from gateway.http import json_response
 from gateway.logs import code_location
 
@@ -117,8 +123,20 @@ class CatchAll:
             await response(scope, receive, send)
 
 
+async def _store(request: Request, exc: Exception) -> Response:
+    # The state store (keys, experiments, ledger reads) is down: retryable, and the driver's
+    # message (host names, SQL) stays in the log.
+    log.warning("%s %s -> 503 state store unreachable: %s", request.method, request.url.path, exc)
+    return error_response(
+        request.url.path, UpstreamUnavailable("the state store is unreachable now; retry later")
+    )
+
+
 def install(app: FastAPI) -> None:
+    from gateway.accounting.store import StoreUnavailable
+
     app.add_exception_handler(StrataError, _strata)
+    app.add_exception_handler(StoreUnavailable, _store)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_middleware(CatchAll)

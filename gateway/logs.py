@@ -9,7 +9,16 @@ import traceback
 _SECRET = re.compile(r"(sk-strata-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]+|(Bearer\s+)\S+", re.IGNORECASE)
 
 
+# What every match of _SECRET contains, case-folded: a plain substring test rules most lines
+# out (an access-log line, say) at a fraction of the regex's cost. casefold() folds what the
+# regex's IGNORECASE matches too (the long s, the Kelvin sign).
+_MARKERS = ("sk-strata-", "bearer")
+
+
 def redact(text: str) -> str:
+    folded = text.casefold()
+    if not any(marker in folded for marker in _MARKERS):
+        return text
     return _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "…", text)
 
 

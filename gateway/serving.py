@@ -1,4 +1,5 @@
-"""Running the app under uvicorn: the socket bound first, then the server with its guards."""
+"""Running the app under uvicorn: the socket bound first, then the server with its guards and
+its drain (``gateway/drain.py``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from gateway.conn_guard import ConnectionGuard
+from gateway.drain import Drain
+from gateway.drain_server import DrainingServer
 from gateway.settings import Settings
 
 log = logging.getLogger("strata.serve")
@@ -30,22 +33,31 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def server(app: FastAPI, settings: Settings) -> uvicorn.Server:
+def server(app: FastAPI, settings: Settings, parent_pid: int | None = None) -> DrainingServer:
     guard = ConnectionGuard(settings.header_timeout_s, settings.max_waiting_connections)
+    drain = Drain()
+    app.state.drain = drain  # /readyz reads it
     config = uvicorn.Config(
-        guard.app(app),
+        guard.app(drain.app(app)),
         log_config=None,
         access_log=False,
         loop="auto",
         http=guard.protocol(AutoHTTPProtocol),
         lifespan="on",
         timeout_keep_alive=5,
-        timeout_graceful_shutdown=10,
     )
-    return uvicorn.Server(config)
+    return DrainingServer(
+        config,
+        drain,
+        drain_s=settings.drain_s,
+        drain_delay_s=settings.drain_delay_s,
+        parent_pid=parent_pid,
+    )
 
 
-def run(app: FastAPI, settings: Settings, sock: socket.socket) -> None:
+def run(
+    app: FastAPI, settings: Settings, sock: socket.socket, parent_pid: int | None = None
+) -> None:
     host, port = sock.getsockname()[:2]
     log.info("listening on http://%s:%d", host, port)
-    server(app, settings).run(sockets=[sock])
+    server(app, settings, parent_pid).run(sockets=[sock])

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="seconds between re-reads of the key table"
     )
 
+    # Experiments (gateway/experiments): each replica re-reads the store's revision this often,
+    # so a promotion made through any replica is in force on every one within about this.
+    experiments_refresh_s: float = Field(
+        default=0.5, gt=0, le=1.0, description="seconds between checks for experiment changes"
+    )
+
     # Response cache (gateway/cache), for aliases with a ``cache:`` section in strata.yaml.
     # "memory": per process (TTL + LRU within cache_memory_bytes); "redis": shared by replicas
     # through STRATA_REDIS_URL (values compressed, TTL per entry; a Redis fault is a miss).
@@ -107,11 +113,40 @@ class Settings(BaseSettings):
         default=64 * 1024 * 1024, ge=1024, description="byte bound of the in-process cache"
     )
 
+    # Several worker processes share the port (gateway/workers.py), each with its own providers
+    # and clients; "auto" is one per core this process may run on. More than one needs
+    # STRATA_REDIS_URL (rate limits and budgets must be shared). strata.yaml ``server:`` too.
+    workers: int = Field(
+        default=1, ge=1, description="worker processes sharing the port (auto: one per core)"
+    )
+    # SIGTERM: stop accepting, let requests and streams in flight finish, flush, exit; past
+    # this bound exit anyway, logging how many requests were cut (gateway/drain.py).
+    drain_s: float = Field(
+        default=30.0, gt=0, description="seconds SIGTERM waits for requests in flight, at most"
+    )
+    drain_delay_s: float = Field(
+        default=0.0, ge=0, description="seconds to keep accepting after SIGTERM, /readyz 503"
+    )
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_workers(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return usable_cores()
+        return value
+
     @field_validator("bedrock_transport", mode="before")
     @classmethod
     def _transport_alias(cls, value: object) -> object:
         # Deployments configured before aioboto3 was replaced by aiobotocore keep working.
         return "aiobotocore" if value == "aioboto3" else value
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask, which a container's cpuset narrows)."""
+    import os
+
+    return len(os.sched_getaffinity(0))
 
 
 def environment_help() -> str:

@@ -9,6 +9,8 @@ from starlette.requests import Request
 
 from gateway.accounting.service import Accounting
 from gateway.auth import KeyStore
+from gateway.experiments.graders.service import GraderService
+from gateway.experiments.service import Experiments
 from gateway.observability.service import Observability
 from gateway.pipeline.pipeline import Pipeline
 from gateway.providers.base import Provider
@@ -29,6 +31,8 @@ class GatewayState:
     aws_credentials: bool | None = None
     accounting: Accounting | None = None
     observability: Observability | None = None
+    graders: GraderService | None = None
+    experiments: Experiments | None = None
 
     def ready(self) -> dict[str, bool]:
         return {kind: provider.ready() for kind, provider in self.providers.items()}

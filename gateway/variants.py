@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class RegistryResolver:
@@ -27,3 +28,17 @@ class RegistryResolver:
         from customize.variants.store import VariantStore
 
         return sorted(v.name for v in VariantStore(self._path).list())
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        """Everything the registry records about a variant (lineage included), or None."""
+        if not self._path.exists():
+            return None
+        from customize.variants.store import VariantStore
+
+        variant = VariantStore(self._path).get(name)
+        return variant.as_dict() if variant else None
+
+    def link(self, name: str, entries: dict[str, str]) -> bool:
+        from customize.variants.store import VariantStore
+
+        return VariantStore(self._path).link(name, entries)

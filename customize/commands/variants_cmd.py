@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
@@ -21,6 +22,7 @@ from customize.commands.common import (
 from customize.errors import UsageError
 from customize.jobs.hyperparams import parse_assignments
 from customize.serving.provision import serving_rows
+from customize.variants.local_run import read_run, run_lineage
 from customize.variants.store import Variant, VariantStore
 from customize.variants.targets import check_variant_name
 
@@ -62,6 +64,14 @@ def add(
     notes: Annotated[
         str | None, typer.Option("--notes", help="Free text kept with the variant.")
     ] = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(
+            "--run",
+            help="With --target: the local training run's --out folder; its report.json "
+            "gives the base, method and data hash, and the lineage dataset → training run.",
+        ),
+    ] = None,
     replace: Annotated[
         bool, typer.Option("--replace", help="Overwrite an existing variant of this name.")
     ] = False,
@@ -82,15 +92,19 @@ def add(
         check_variant_name(name)
         if sum(x is not None for x in (target, job, import_job)) != 1:
             raise UsageError("pass exactly one of --target, --job and --import-job")
+        if run is not None and target is None:
+            raise UsageError("--run goes with --target (local:<base>@<adapter>)")
         if target is not None:
+            report = read_run(run) if run is not None else {}
             variant = Variant(
                 name=name,
                 target=target,
-                base_model=base,
-                method=method,
-                dataset_hash=dataset_hash,
+                base_model=base or report.get("base"),
+                method=method or report.get("method"),
+                dataset_hash=dataset_hash or report.get("data_sha256"),
                 hyperparameters=parse_assignments(hp or []),
                 notes=notes,
+                lineage=run_lineage(run, report) if run is not None else {},
             )
         else:
             from customize.aws import AwsContext

@@ -196,5 +196,24 @@ class VariantStore:
             )
         return names
 
+    def link(self, name: str, entries: dict[str, str]) -> bool:
+        """Add ``entries`` to a variant's lineage (replacing those keys); False when there is no
+        such variant. The gateway links experiment decisions here: … → variant → experiment →
+        promotion."""
+        if not self.path.exists():
+            return False
+        with self._writing() as connection:
+            row = connection.execute(
+                "SELECT lineage FROM variants WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None:
+                return False
+            lineage = json.loads(row[0] or "{}") | entries
+            connection.execute(
+                "UPDATE variants SET lineage = ? WHERE name = ?",
+                (json.dumps(lineage, sort_keys=True), name),
+            )
+        return True
+
     def routing_to(self, target: str) -> builtins.list[str]:
         return [variant.name for variant in self._select("WHERE target = ?", (target,))]

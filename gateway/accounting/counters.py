@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
+from redis.exceptions import NoScriptError
 
 from gateway.accounting.budgets import BudgetScope, LocalBudgets, Refusal, SpentFn
 from gateway.accounting.limits import WINDOW_S, Check, Decision, LocalLimiter, retry_after
@@ -161,10 +162,20 @@ return 1
 """
 
 
+# How long a settle correction may wait for the next admission to carry it (one round trip
+# for both) before it is sent on its own.
+LINGER_S = 0.05
+
+Entry = tuple[Any, list[str], list[Any]]  # script, keys, args
+
+
 class RedisCounters:
     """Counters shared by every replica; ``admit`` raises ``SharedStateDown`` when Redis is
-    away. Settles are queued and sent together, one pipeline per event-loop turn, after the
-    call has answered: a delayed correction only keeps a reservation counted a little longer.
+    away. Settle corrections are queued after the call has answered and ride along with the
+    next admission, in one pipeline before its script (so it sees them), or go out together
+    after ``LINGER_S``: a delayed correction only keeps a reservation counted a little longer.
+    Sequential calls thus make one round trip each instead of three (the admission, the
+    correction, and redis-py's ``SCRIPT EXISTS`` before every pipeline of scripts).
     """
 
     def __init__(self, state: RedisState, spent: SpentFn) -> None:
@@ -172,7 +183,8 @@ class RedisCounters:
         self._spent = spent
         self._admit = state.script(_ADMIT)
         self._settle = state.script(_SETTLE)
-        self._queued: list[tuple[list[str], list[int]]] = []
+        self._queued: list[tuple[list[str], list[Any]]] = []
+        self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self.dropped = 0  # corrections lost to a Redis outage (reservations stay counted)
 
@@ -193,8 +205,8 @@ class RedisCounters:
                 args += [c.limit, c.cost]
             for scope, seed in zip(scopes, seeds, strict=True):
                 args += [scope.limit_pusd, scope.ttl_s(at), seed]
-            status, index, now, used_json, live_json = await self._state.run(
-                lambda args=args: self._admit(keys=keys, args=args)  # type: ignore[misc]
+            status, index, now, used_json, live_json = await self._admit_with_corrections(
+                keys, args
             )
             status, index = int(status), int(index)
             used = [int(u) for u in orjson.loads(used_json) or []]
@@ -215,6 +227,59 @@ class RedisCounters:
             seeds[index - 1] = str(await self._spent(scope, scope.since(at)))
         raise AssertionError("unreachable: every counter is seeded after one round each")
 
+    async def _admit_with_corrections(self, keys: list[str], args: list[Any]) -> Any:
+        queued, self._queued = self._queued, []
+        if not queued:
+            return await self._state.run(lambda: self._evalsha(self._admit, keys, args))
+        entries: list[Entry] = [(self._settle, k, a) for k, a in queued]
+        entries.append((self._admit, keys, args))
+        try:
+            results = await self._state.run(lambda: self._pipeline(entries))
+        except SharedStateDown:
+            self.dropped += len(queued)
+            raise
+        return results[-1]
+
+    async def _load_scripts(self) -> None:
+        # Both at once, always: a pipeline then never finds one script known and the other not,
+        # which would run an admission before the corrections queued ahead of it.
+        for script in (self._admit, self._settle):
+            await self._state.client.script_load(script.script)
+
+    async def _evalsha(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        client = self._state.client
+        try:
+            return await client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self._load_scripts()
+            return await client.evalsha(script.sha, len(keys), *keys, *args)
+
+    async def _pipeline(self, entries: list[Entry]) -> list[Any]:
+        """Run scripts by their sha in one non-transactional pipeline; when Redis no longer
+        knows them (restarted, flushed: every entry fails alike), they are loaded and the
+        entries that failed sent again, in order."""
+        results: list[Any] = [None] * len(entries)
+        todo = list(range(len(entries)))
+        for attempt in range(2):
+            pipe = self._state.client.pipeline(transaction=False)
+            for i in todo:
+                script, keys, args = entries[i]
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            replies = await pipe.execute(raise_on_error=False)
+            missing = []
+            for i, reply in zip(todo, replies, strict=True):
+                if isinstance(reply, NoScriptError) and attempt == 0:
+                    missing.append(i)
+                elif isinstance(reply, Exception):
+                    raise reply
+                else:
+                    results[i] = reply
+            if not missing:
+                break
+            await self._load_scripts()
+            todo = missing
+        return results
+
     async def settle(
         self,
         token_counters: list[str],
@@ -230,23 +295,28 @@ class RedisCounters:
         key = self._state.key
         keys = [key("rl", c) for c in counters] + [key("budget", s.counter(at)) for s in budgets]
         self._queued.append((keys, [WINDOW_S, len(counters), token_delta, budget_delta]))
-        if self._flushing is None or self._flushing.done():
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(LINGER_S, self._start_flush)
+
+    def _start_flush(self) -> None:
+        self._timer = None
+        if self._queued and (self._flushing is None or self._flushing.done()):
             self._flushing = asyncio.create_task(self._flush(), name="strata-counters-settle")
 
     async def _flush(self) -> None:
-        await asyncio.sleep(0)  # let the other settles of this turn join the batch
         while self._queued:
             batch, self._queued = self._queued, []
-            pipe = self._state.client.pipeline(transaction=False)
-            for keys, args in batch:
-                await self._settle(keys=keys, args=args, client=pipe)  # queues it in pipe
+            entries: list[Entry] = [(self._settle, k, a) for k, a in batch]
             try:
-                await self._state.run(pipe.execute)
+                await self._state.run(lambda entries=entries: self._pipeline(entries))  # type: ignore[misc]
             except SharedStateDown:
                 self.dropped += len(batch)
 
     async def drain(self) -> None:
         """Send every queued correction (the lifespan calls this at shutdown)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         while self._flushing is not None and not self._flushing.done():
             await self._flushing
         if self._queued:

@@ -53,6 +53,13 @@ class KeyPrincipal(Principal):
     limits: Limits = field(default_factory=Limits)
     tenant_limits: Limits = field(default_factory=Limits)
 
+    def may_use(self, model: str, is_alias: bool) -> bool:
+        if self.admin:
+            return True
+        if is_alias:
+            return self.models is None or model in self.models
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.allow_targets)
+
 
 @dataclass(frozen=True)
 class KeyInfo:
@@ -314,14 +321,10 @@ def check_scope(principal: Principal, model: str, is_alias: bool) -> None:
     list (all aliases when they list none), and raw targets only through ``allow_targets``.
     The refusal names no other alias, so a tenant learns nothing about the gateway's others.
     """
-    if principal.admin or not isinstance(principal, KeyPrincipal):
+    if principal.may_use(model, is_alias):
         return
     if is_alias:
-        if principal.models is None or model in principal.models:
-            return
         raise Forbidden(f"this API key may not use model {model!r}", param="model")
-    if any(fnmatch.fnmatchcase(model, pattern) for pattern in principal.allow_targets):
-        return
     raise Forbidden(
         f"this API key may not name a raw target ({model!r}); use an alias it is allowed",
         param="model",

@@ -142,9 +142,15 @@ class Ledger:
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._dir.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(self._dir / "lock", os.O_CREAT | os.O_RDWR, 0o600)
+        # The folder appears under its name only with its lock already held: a process
+        # starting beside us (another worker) must never see it unlocked, take it for a dead
+        # one's, adopt it and remove it under our feet.
+        self._root.mkdir(parents=True, exist_ok=True)
+        staging = self._root / f".{self._dir.name}"
+        staging.mkdir()
+        self._lock_fd = os.open(staging / "lock", os.O_CREAT | os.O_RDWR, 0o600)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        staging.rename(self._dir)
         self._fd = self._open_segment()
         self._thread = threading.Thread(target=self._run, name="strata-ledger", daemon=True)
         self._thread.start()
@@ -271,8 +277,8 @@ class Ledger:
         if not self._root.exists():
             return
         for folder in sorted(self._root.iterdir()):
-            if folder == self._dir or not folder.is_dir():
-                continue
+            if folder == self._dir or folder.name.startswith(".") or not folder.is_dir():
+                continue  # ours, or one being created (see start)
             lock = folder / "lock"
             try:
                 fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)

@@ -292,7 +292,7 @@ class AccountingSettle:
             key_id=call.principal.key_id,
             surface=call.surface,
             alias=outcome.alias,
-            experiment=outcome.alias if outcome.variant is not None else None,
+            experiment=outcome.experiment if outcome.variant is not None else None,
             variant=outcome.variant,
             target=str(target) if target is not None else None,
             region=(target.region or self._region) if target and target.kind == "bedrock" else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -36,6 +37,8 @@ class UsageRow:
     cache_savings_usd: Decimal
     p50_latency_ms: float | None
     p95_latency_ms: float | None
+    cache_hits: int = 0  # answered from the response cache (cost 0, savings recorded)
+    p99_latency_ms: float | None = None
 
     @property
     def error_rate(self) -> float:
@@ -110,14 +113,8 @@ def usage(
             where.append(clause)
             params.append(value)
     condition = " AND ".join(where)
-    sums = (
-        "COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), "
-        "SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), "
-        "COALESCE(SUM(cost_pusd), 0), SUM(CASE WHEN cost_pusd IS NULL THEN 1 ELSE 0 END), "
-        "COALESCE(SUM(cache_savings_pusd), 0)"
-    )
     rows = db.query(
-        f"SELECT {group} AS g, {sums} FROM ledger WHERE {condition} GROUP BY g ORDER BY g",
+        f"SELECT {group} AS g, {SUMS} FROM ledger WHERE {condition} GROUP BY g ORDER BY g",
         params,
     )
     latencies = db.query(
@@ -128,26 +125,36 @@ def usage(
     by_group: dict[Any, list[float]] = {}
     for g, latency in latencies:
         by_group.setdefault(g, []).append(float(latency))
-    out = []
-    for r in rows:
-        lat = by_group.get(r[0], [])
-        out.append(
-            UsageRow(
-                group=r[0],
-                requests=int(r[1]),
-                errors=int(r[2] or 0),
-                input_tokens=int(r[3] or 0),
-                output_tokens=int(r[4] or 0),
-                cache_read_tokens=int(r[5] or 0),
-                cache_write_tokens=int(r[6] or 0),
-                cost_usd=pusd_to_usd(int(r[7])),
-                unpriced_requests=int(r[8] or 0),
-                cache_savings_usd=pusd_to_usd(int(r[9])),
-                p50_latency_ms=_percentile(lat, 0.50),
-                p95_latency_ms=_percentile(lat, 0.95),
-            )
-        )
-    return out
+    return [usage_row(r[0], r[1:], by_group.get(r[0], [])) for r in rows]
+
+
+# The sums of one group, in the order ``usage_row`` reads them.
+SUMS = (
+    "COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), "
+    "SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), "
+    "COALESCE(SUM(cost_pusd), 0), SUM(CASE WHEN cost_pusd IS NULL THEN 1 ELSE 0 END), "
+    "COALESCE(SUM(cache_savings_pusd), 0), SUM(CASE WHEN cache_hit THEN 1 ELSE 0 END)"
+)
+
+
+def usage_row(group: str | None, sums: Sequence[Any], latencies: list[float]) -> UsageRow:
+    """A row from the ``SUMS`` columns and the group's sorted latencies (may be empty)."""
+    return UsageRow(
+        group=group,
+        requests=int(sums[0]),
+        errors=int(sums[1] or 0),
+        input_tokens=int(sums[2] or 0),
+        output_tokens=int(sums[3] or 0),
+        cache_read_tokens=int(sums[4] or 0),
+        cache_write_tokens=int(sums[5] or 0),
+        cost_usd=pusd_to_usd(int(sums[6])),
+        unpriced_requests=int(sums[7] or 0),
+        cache_savings_usd=pusd_to_usd(int(sums[8])),
+        p50_latency_ms=_percentile(latencies, 0.50),
+        p95_latency_ms=_percentile(latencies, 0.95),
+        cache_hits=int(sums[9] or 0),
+        p99_latency_ms=_percentile(latencies, 0.99),
+    )
 
 
 def spent_pusd(db: Database, kind: str, ident: str, since: float) -> int:

@@ -35,13 +35,19 @@ def bypass_reason(call: Call, policy: CachePolicy | None) -> str | None:
     return None
 
 
-def cache_key(call: Call, plan: Plan) -> str:
+def resolved_targets(plan: Plan) -> list[str]:
     targets = []
     for target in plan.targets:
         try:
             targets.append(str(plan.resolve(target)))
         except StrataError:
             targets.append(str(target))  # unknown variant: the attempt stage will say so
+    return targets
+
+
+def cache_key(call: Call, plan: Plan, targets: list[str] | None = None) -> str:
+    if targets is None:
+        targets = resolved_targets(plan)
     doc = {
         "alias": plan.alias,
         "variant": plan.variant,

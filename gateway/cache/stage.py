@@ -2,10 +2,12 @@
 (single-flight) and store what came back.
 
 ``x-strata-cache`` says what happened: ``hit`` (from the cache, or from an identical call in
-flight: no upstream call), ``miss`` (looked up, not found, answer stored), ``bypass`` (not looked
-up: the route has no cache, temperature above 0, ``no-store``, or ``no-cache``, which still
-refreshes the entry). A hit sets ``call.context["cache_hit"]``, which the ledger records with
-the cost the call would have had. Streams are stored as their events once they end well and
+flight: no upstream call), ``semantic-hit`` (a near-duplicate's stored answer, semantic.py;
+``x-strata-cache-similarity`` gives the cosine), ``miss`` (looked up, not found, answer
+stored), ``bypass`` (not looked up: the route has no cache, temperature above 0,
+``no-store``, or ``no-cache``, which still refreshes the entry); the observability record reads
+the same value. A hit sets ``call.context["cache_hit"]``, which the ledger records with the
+cost the call would have had. Streams are stored as their events once they end well and
 replayed as a stream; a stream cut short or failed is never stored.
 """
 
@@ -22,7 +24,8 @@ import orjson
 
 from gateway.cache.backends import BackendStats, CacheBackend
 from gateway.cache.flight import Flights, Landing, abandons, own_copy
-from gateway.cache.keys import bypass_reason, cache_key, tenant_prefix
+from gateway.cache.keys import bypass_reason, cache_key, resolved_targets, tenant_prefix
+from gateway.cache.semantic import Query, SemanticCache
 from gateway.canonical import ConverseResponse, StreamEvent, Usage
 from gateway.errors import StrataError
 from gateway.pipeline.call import Call, Plan
@@ -39,6 +42,7 @@ Stream = tuple[StreamEvent | None, AsyncGenerator[StreamEvent, None]]
 @dataclass
 class CacheCounters:
     hits: int = 0
+    semantic_hits: int = 0
     misses: int = 0
     bypasses: int = 0
     stores: int = 0
@@ -49,6 +53,7 @@ class CacheCounters:
         return {
             "backend": name,
             "hits": self.hits,
+            "semantic_hits": self.semantic_hits,
             "misses": self.misses,
             "bypasses": self.bypasses,
             "stores": self.stores,
@@ -63,18 +68,30 @@ class CacheCounters:
 
 
 class CacheStage:
-    def __init__(self, backend: CacheBackend, price: Pricer | None = None) -> None:
+    def __init__(
+        self,
+        backend: CacheBackend,
+        price: Pricer | None = None,
+        semantic: SemanticCache | None = None,
+    ) -> None:
         self.backend = backend
         self._price = price
+        self.semantic = semantic
         self.flights = Flights()
         self.counters = CacheCounters()
 
     def stats(self) -> dict[str, Any]:
-        return self.counters.as_json(self.backend.stats(), self.flights.waits, self.backend.name)
+        stats = self.counters.as_json(self.backend.stats(), self.flights.waits, self.backend.name)
+        if self.semantic is not None:
+            stats["semantic_errors"] = self.semantic.errors
+        return stats
 
     async def flush(self, tenant: str | None) -> int:
         self.flights.forget()
-        return await self.backend.flush(tenant_prefix(tenant) if tenant is not None else None)
+        prefix = tenant_prefix(tenant) if tenant is not None else None
+        if self.semantic is not None:
+            await self.semantic.index.flush(prefix)
+        return await self.backend.flush(prefix)
 
     async def converse(
         self, call: Call, plan: Plan, fetch: Callable[[], Awaitable[ConverseResponse]]
@@ -83,6 +100,9 @@ class CacheStage:
         if key is None:
             return await fetch()
         found = await self._find(call, key)
+        query = None
+        if found is None:
+            query, found = await self._near(call, plan)
         if found is not None:
             response = ConverseResponse.model_validate(found["response"])
             self._served(call, found, response.usage)
@@ -95,7 +115,7 @@ class CacheStage:
             raise
         target = call.outcome.target
         entry = self._encode(target, {"response": response.model_dump(mode="json")})
-        await self._store(call, plan, key, entry, flight)
+        await self._store(call, plan, key, entry, flight, query)
         return response
 
     async def open_stream(
@@ -105,6 +125,9 @@ class CacheStage:
         if key is None:
             return await open_stream()
         found = await self._find(call, key)
+        query = None
+        if found is None:
+            query, found = await self._near(call, plan)
         if found is not None:
             events: list[StreamEvent] = found["events"]
             self._served(call, found, _stream_usage(events))
@@ -119,7 +142,7 @@ class CacheStage:
         async def ended(recorded: list[StreamEvent] | None, error: BaseException | None) -> None:
             if recorded is not None:
                 entry = self._encode(call.outcome.target, {"events": recorded})
-                await self._store(call, plan, key, entry, flight)
+                await self._store(call, plan, key, entry, flight, query)
             elif error is not None:
                 self._land_error(key, flight, error)
             else:
@@ -140,6 +163,26 @@ class CacheStage:
                 return None
             call.context["cache_refresh"] = True
         return cache_key(call, plan)
+
+    async def _near(self, call: Call, plan: Plan) -> tuple[Query | None, dict[str, Any] | None]:
+        """A near-duplicate's entry (semantic routes only), and the query to remember this
+        call's answer under."""
+        if self.semantic is None or plan.policy.semantic_cache is None:
+            return None, None
+        query = self.semantic.query(call, plan, resolved_targets(plan))
+        if query is None or call.context.get("cache_refresh"):
+            return query, None
+        found = await self.semantic.find(query)
+        if found is None:
+            return query, None
+        key, similarity = found
+        raw = await self.backend.get(key)
+        entry = _decode(raw, key) if raw is not None else None
+        if entry is None:  # its answer expired or was flushed
+            await self.semantic.forget(query, key)
+            return query, None
+        call.context["cache_similarity"] = similarity
+        return query, entry
 
     async def _find(self, call: Call, key: str) -> dict[str, Any] | None:
         """A stored entry, or the answer of an identical call in flight; None: this call leads."""
@@ -174,9 +217,13 @@ class CacheStage:
 
     def _served(self, call: Call, entry: dict[str, Any], usage: Usage | None) -> None:
         outcome = call.outcome
-        outcome.cache = "hit"
         call.context["cache_hit"] = True
-        self.counters.hits += 1
+        if "cache_similarity" in call.context:
+            outcome.cache = "semantic-hit"
+            self.counters.semantic_hits += 1
+        else:
+            outcome.cache = "hit"
+            self.counters.hits += 1
         target = entry.get("target")
         outcome.target = parse_target(target) if isinstance(target, str) else None
         if self._price is not None and outcome.target is not None and usage is not None:
@@ -187,7 +234,9 @@ class CacheStage:
     def _encode(self, target: Target | None, body: dict[str, Any]) -> bytes:
         return orjson.dumps({"v": 1, "target": str(target) if target else None, **body})
 
-    async def _store(self, call: Call, plan: Plan, key: str, entry: bytes, flight: Any) -> None:
+    async def _store(
+        self, call: Call, plan: Plan, key: str, entry: bytes, flight: Any, query: Query | None
+    ) -> None:
         policy: CachePolicy | None = plan.policy.cache
         assert policy is not None
         if len(entry) > policy.max_bytes:
@@ -198,6 +247,8 @@ class CacheStage:
         if call.hints.cache != "no-store":
             await self.backend.set(key, entry, policy.ttl_s)
             self.counters.stores += 1
+            if query is not None and self.semantic is not None:
+                await self.semantic.remember(query, key, policy.ttl_s)
         if flight is not None:
             self.flights.land(key, flight, Landing(entry=entry))
 

@@ -71,7 +71,7 @@ class Series:
     errors: Counter[str] = field(default_factory=Counter)  # by error class
     refusals: Counter[str] = field(default_factory=Counter)  # budget / rate_limit
     statuses: Counter[int] = field(default_factory=Counter)
-    cache: Counter[str] = field(default_factory=Counter)  # hit / miss
+    cache: Counter[str] = field(default_factory=Counter)  # hit, semantic-hit, miss, bypass
     tokens: list[int] = field(default_factory=lambda: [0] * len(TOKEN_KINDS))
     cost_pusd: int = 0  # pico-USD, exact, as the ledger sums it
     saved_pusd: int = 0

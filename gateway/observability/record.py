@@ -26,7 +26,7 @@ class CallRecord:
     error_class: str | None
     refusal: str | None  # "budget" or "rate_limit": refused by accounting before any attempt
     attempts: int
-    cache: str  # "hit", "miss" or "off"
+    cache: str  # "hit", "semantic-hit", "miss", "bypass" or "off"
     tokens: tuple[int, int, int, int]  # in TOKEN_KINDS order
     cost_pusd: int | None  # pico-USD, as the ledger keeps it; None: no price known
     saved_pusd: int  # cache savings, pico-USD
@@ -66,7 +66,6 @@ def build(
         if isinstance(error, KeyRateLimited)
         else None
     )
-    hit = call.context.get("cache_hit")
     finished = outcome.finished or time.monotonic()
     return CallRecord(
         request_id=call.request_id,
@@ -80,7 +79,8 @@ def build(
         error_class=outcome.error_class,
         refusal=refusal,
         attempts=outcome.attempts,
-        cache="off" if hit is None else ("hit" if hit else "miss"),
+        # What the cache stage did (hit, semantic-hit, miss, bypass); "off": it never ran.
+        cache=outcome.cache or "off",
         tokens=tokens,
         cost_pusd=cost_pusd,
         saved_pusd=saved_pusd,

@@ -101,7 +101,13 @@ class Tracing:
 
     @contextmanager
     def _attempt(self, call: Call, target: Target) -> Iterator[Callable[[object], None]]:
-        parent = trace.set_span_in_context(self.call_span(call))
+        call_span = self.call_span(call)
+        if not call_span.is_recording():
+            # Sampled out (OTEL_TRACES_SAMPLER): the child would be dropped too, so build
+            # neither it nor its attributes.
+            yield _ignore
+            return
+        parent = trace.set_span_in_context(call_span)
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": _system(target),
@@ -138,6 +144,15 @@ class Tracing:
         """A settle sink: the call span's outcome attributes, then its end."""
         span = self.call_span(call)
         target = call.outcome.target
+        if span.is_recording():
+            self._end_call_span(span, call, rec, target)
+        else:
+            span.end()
+        self._record_metrics(call, rec, target)
+
+    def _end_call_span(
+        self, span: Span, call: Call, rec: CallRecord, target: Target | None
+    ) -> None:
         attrs: dict[str, Any] = {
             "gen_ai.provider.name": _system(target),
             "gen_ai.system": _system(target),
@@ -164,6 +179,8 @@ class Tracing:
             span.set_status(Status(StatusCode.ERROR, rec.error_class))
         span.set_attributes(attrs)
         span.end()
+
+    def _record_metrics(self, call: Call, rec: CallRecord, target: Target | None) -> None:
         if self._tokens is not None and self._duration is not None:
             common = {
                 "gen_ai.operation.name": "chat",
@@ -176,6 +193,10 @@ class Tracing:
             if rec.error_class is None:
                 self._tokens.record(rec.tokens[0], {**common, "gen_ai.token.type": "input"})
                 self._tokens.record(rec.tokens[1], {**common, "gen_ai.token.type": "output"})
+
+
+def _ignore(result: object) -> None:
+    return None
 
 
 def bedrock_address(

@@ -23,6 +23,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import TypeVar
 
+from gateway.cache import prompt_points
 from gateway.canonical import ConverseResponse, StreamEvent
 from gateway.errors import CircuitOpen, DeadlineExceeded, StrataError, UpstreamUnavailable
 from gateway.pipeline.breaker import Breakers, is_failure
@@ -75,7 +76,7 @@ class AttemptStage:
 
     async def converse(self, call: Call, plan: Plan, outcome: Outcome) -> ConverseResponse:
         async def once(provider: Provider, target: Target) -> ConverseResponse:
-            return await provider.converse(target, call.request)
+            return await provider.converse(target, prompt_points.prepare(call, plan, target))
 
         return await self._run(call, plan, outcome, once)
 
@@ -83,7 +84,7 @@ class AttemptStage:
         """A stream whose first event has arrived (None: it ended without any), and the rest."""
 
         async def once(provider: Provider, target: Target) -> Opened:
-            stream = provider.converse_stream(target, call.request)
+            stream = provider.converse_stream(target, prompt_points.prepare(call, plan, target))
             try:
                 first = await anext(stream)
             except StopAsyncIteration:

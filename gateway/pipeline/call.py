@@ -47,6 +47,8 @@ class Hints:
     # W3C trace context from the client, continued by the tracer (gateway/observability).
     traceparent: str | None = None
     tracestate: str | None = None
+    # x-strata-arm: an admin forcing the experiment arm (strata ab replay sends both arms).
+    arm: str | None = None
 
 
 @dataclass(eq=False)
@@ -55,6 +57,7 @@ class Outcome:
 
     alias: str | None = None
     variant: str | None = None
+    experiment: str | None = None
     # The target that answered, else the last one tried; a bedrock target's region None means
     # the gateway's default region (strata.yaml bedrock.region, else STRATA_AWS_REGION).
     target: Target | None = None
@@ -71,6 +74,9 @@ class Outcome:
     error_class: str | None = None  # see policy.ERROR_CLASSES, plus "client_disconnected"
     cache: str | None = None  # "hit", "miss" or "bypass" (x-strata-cache), set by the cache stage
     finished: float | None = None  # monotonic, when settled
+    # The answer's text pieces, kept only when a stage asked for them by setting a list here
+    # before the upstream call (the graders, for sampled calls); None means not kept.
+    answer: list[str] | None = None
 
     def fail(self, error: StrataError) -> None:
         self.error = error
@@ -118,6 +124,7 @@ class Plan:
     policy: RoutePolicy
     resolve: Callable[[Target], Target]
     variant: str | None = None  # the experiment arm chosen, if any
+    experiment: str | None = None  # the name of the experiment that chose it
 
 
 def error_class(error: BaseException) -> str:

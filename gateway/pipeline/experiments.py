@@ -47,10 +47,13 @@ class Experiment:
         *,
         sticky_by: StickyBy = "key",
         salt: str = "1",
+        name: str | None = None,
     ) -> None:
         if not arms:
             raise ValueError("an experiment needs at least one variant")
         self.alias = alias
+        # What the ledger records it under: the alias for a strata.yaml experiment.
+        self.name = name or alias
         self.sticky_by: StickyBy = sticky_by
         self.salt = salt
         self.arms = dict(arms)

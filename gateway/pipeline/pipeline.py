@@ -72,6 +72,8 @@ class Pipeline:
             raise
         outcome.usage = response.usage
         call.context["finish_reason"] = response.stopReason
+        if outcome.answer is not None:
+            outcome.answer.append(response.text())
         await self.settle(call, outcome)
         return response
 
@@ -107,6 +109,7 @@ class Pipeline:
     def _plan(self, call: Call, outcome: Outcome) -> Plan:
         plan = call.plan = self.route.plan(call)
         outcome.alias, outcome.variant = plan.alias, plan.variant
+        outcome.experiment = plan.experiment
         if plan.policy.timeout_ms is not None:
             route_deadline = call.started + plan.policy.timeout_ms / 1000
             if call.deadline is None or route_deadline < call.deadline:
@@ -176,7 +179,10 @@ class Relay:
     def _track(self, event: StreamEvent) -> None:
         delta = event.get("contentBlockDelta")
         if delta is not None:
-            self._outcome.output_chars += len(delta["delta"].get("text", ""))
+            text = delta["delta"].get("text", "")
+            self._outcome.output_chars += len(text)
+            if self._outcome.answer is not None:
+                self._outcome.answer.append(text)
             return
         stop = event.get("messageStop")
         if stop is not None:

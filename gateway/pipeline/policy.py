@@ -59,9 +59,36 @@ class CachePolicy:
 
 
 @dataclass(frozen=True)
+class PromptCachePolicy:
+    """Cache points the gateway inserts itself (gateway/cache/prompt_points.py): after the tools,
+    the system prompt and, with ``messages``, the last user turn, for models that take them and
+    only once the prefix reaches the larger of ``min_tokens`` and the model's own minimum."""
+
+    system: bool = True
+    tools: bool = True
+    messages: bool = False
+    min_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class SemanticCachePolicy:
+    """Near-duplicate prompts served from the route's cache (gateway/cache/semantic.py):
+    cosine of the last user turn's embedding at least ``threshold``, the rest of the request
+    identical; at most ``max_entries`` vectors per tenant and target."""
+
+    threshold: float = 0.92
+    embedder: str = "local"  # "local" or "bedrock:<embedding model id>"
+    max_entries: int = 1000
+
+
+@dataclass(frozen=True)
 class RoutePolicy:
     timeout_ms: int | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     fallback_on: frozenset[str] = frozenset(DEFAULT_FALLBACK_ON)
     cache: CachePolicy | None = None  # None: answers of this route are never cached
+    prompt_cache: PromptCachePolicy | None = None  # None: no cache points inserted
+    semantic_cache: SemanticCachePolicy | None = None  # None: exact matches only
+    # Keep the prompt and answer text of this route's calls (gateway/experiments/bodies.py).
+    store_bodies: bool = False

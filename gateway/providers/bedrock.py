@@ -71,6 +71,19 @@ class BedrockProvider:
         raw.pop("ResponseMetadata", None)
         return ConverseResponse.model_validate(raw)
 
+    async def invoke_model(self, model_id: str, body: bytes) -> bytes:
+        try:
+            raw = await self._client.invoke_model(
+                modelId=model_id,
+                body=body,
+                contentType="application/json",
+                accept="application/json",
+            )
+            async with raw["body"] as stream:
+                return bytes(await stream.read())
+        except Exception as exc:
+            raise _failed(exc) from exc
+
     async def converse_stream(
         self, target: Target, request: ConverseRequest
     ) -> AsyncGenerator[StreamEvent, None]:

@@ -100,6 +100,10 @@ class DirectBedrockProvider:
         except (orjson.JSONDecodeError, ValidationError) as exc:
             raise _failed(UpstreamError(FAILED), exc) from exc
 
+    async def invoke_model(self, model_id: str, body: bytes) -> bytes:
+        _, raw = await self._send(model_id, "invoke", body, stream=False)
+        return raw
+
     async def converse_stream(
         self, target: Target, request: ConverseRequest
     ) -> AsyncGenerator[StreamEvent, None]:

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import replace
+from typing import Any
 
 from gateway.canonical import ConverseRequest, ConverseResponse, StreamEvent
 from gateway.errors import InvalidRequest
@@ -67,6 +68,12 @@ class RegionalBedrock:
             self.region_of(target)
         )
         return await client.converse(target, request)
+
+    async def invoke_model(self, model_id: str, body: bytes) -> bytes:
+        """InvokeModel (JSON in, JSON out) in the default region: the semantic cache's
+        Bedrock embedder."""
+        client: Any = await self.client(self._options.region)
+        return bytes(await client.invoke_model(model_id, body))
 
     def converse_stream(
         self, target: Target, request: ConverseRequest

@@ -44,6 +44,9 @@ class Exchange:
             headers["x-strata-attempts"] = str(outcome.attempts)
             if outcome.cache is not None:
                 headers["x-strata-cache"] = outcome.cache
+                similarity = self.call.context.get("cache_similarity")
+                if similarity is not None:
+                    headers["x-strata-cache-similarity"] = f"{similarity:.4f}"
             headers["x-strata-overhead-ms"] = f"{outcome.overhead_ms(self.call.started):.2f}"
         return headers
 
@@ -78,7 +81,7 @@ def endpoint(surface: Surface, handler: Endpoint) -> Callable[[Request], Awaitab
 
 def hints(request: Request, user: str | None = None) -> Hints:
     """``x-strata-user`` (else the OpenAI ``user`` field), ``x-strata-timeout-ms``,
-    ``x-strata-cache``."""
+    ``x-strata-cache``, ``x-strata-arm`` (admin keys: the experiment arm to use)."""
     raw = request.headers.get(TIMEOUT_HEADER)
     timeout_ms = None
     if raw is not None:
@@ -95,6 +98,7 @@ def hints(request: Request, user: str | None = None) -> Hints:
         cache=cache_directive(request),
         traceparent=request.headers.get("traceparent"),
         tracestate=request.headers.get("tracestate"),
+        arm=request.headers.get("x-strata-arm"),
     )
 
 

@@ -20,6 +20,10 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    drain = getattr(request.app.state, "drain", None)  # set by gateway.serving
+    if drain is not None and drain.draining:
+        # SIGTERM: a load balancer should stop sending here (gateway/drain.py).
+        return json_response({"status": "draining"}, 503)
     state = get_state(request)
     ready = state.ready()
     providers: dict[str, object] = dict(ready)

@@ -1,6 +1,7 @@
 """``GET /v1/models`` and ``GET /v1/models/{id}``: what the caller may name as ``model``.
 
-Aliases first, then every registered variant as ``variant:<name>``; a target string
+Aliases first, then every registered variant as ``variant:<name>``, as far as the caller's key
+may reach them; a target string
 (``bedrock:…``, ``local:…``) is retrievable too, since requests may name one directly.
 """
 
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.auth import Principal
 from gateway.errors import InvalidRequest, NotFound
 from gateway.http import json_response, principal
 from gateway.routes.calls import Exchange, endpoint
@@ -24,23 +26,27 @@ def _model(model_id: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": "strata"}
 
 
-async def _names(state: GatewayState) -> list[str]:
+async def _names(state: GatewayState, caller: Principal) -> list[str]:
+    """What ``caller`` may name: a key scoped to some aliases sees only those, and variants
+    only when its ``allow_targets`` reach them (admin keys see everything)."""
     variants = await asyncio.to_thread(state.variants.names) if state.variants else []
-    return [*state.pipeline.route.aliases, *(f"variant:{v}" for v in variants)]
+    aliases = [a for a in state.pipeline.route.aliases if caller.may_use(a, True)]
+    targets = [f"variant:{v}" for v in variants]
+    return [*aliases, *(t for t in targets if caller.may_use(t, False))]
 
 
 async def list_models(request: Request, exchange: Exchange) -> Response:
     state = get_state(request)
-    principal(request, state)
-    data = [_model(n) for n in await _names(state)]
+    caller = principal(request, state)
+    data = [_model(n) for n in await _names(state, caller)]
     return json_response({"object": "list", "data": data}, headers=exchange.headers())
 
 
 async def retrieve_model(request: Request, exchange: Exchange) -> Response:
     state = get_state(request)
-    principal(request, state)
+    caller = principal(request, state)
     model_id: str = request.path_params["model_id"]
-    if model_id in await _names(state):
+    if model_id in await _names(state, caller):
         return json_response(_model(model_id), headers=exchange.headers())
     if looks_like_target(model_id) and not model_id.startswith("variant:"):
         try:

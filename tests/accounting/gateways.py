@@ -65,8 +65,8 @@ class GatewayProcess:
             AWS_CONFIG_FILE=os.devnull,
             AWS_SHARED_CREDENTIALS_FILE=os.devnull,
             AWS_EC2_METADATA_DISABLED="true",
-            **self.env,
         )
+        env.update(self.env)  # may override the defaults above (STRATA_LOG_LEVEL)
         log = open(self.home.parent / f"gateway-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from gateway.cli import main; main()", "serve",

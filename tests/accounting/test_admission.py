@@ -14,6 +14,7 @@ import botocore.exceptions
 import httpx
 import pytest
 
+from customize.variants.store import Variant, VariantStore
 from gateway.accounting.keys import KeyAdmin
 from gateway.accounting.store import Database
 from gateway.app import create_app
@@ -154,3 +155,37 @@ def test_bedrock_surface_refuses_over_budget_as_throttling(
     assert err.value.response["Error"]["Code"] == "ThrottlingException"
     assert "budget exceeded" in err.value.response["Error"]["Message"]
     assert gateway.wire.calls == []
+
+
+def test_a_scoped_key_sees_only_the_models_it_may_reach(gateway: Gateway, tmp_path: Path) -> None:
+    """Issue 9's leak: ``/v1/models`` and the unknown-model 404 named every alias to a key
+    scoped to some of them. Now a key sees the aliases it may use, and variants only when its
+    ``allow_targets`` reach them; an admin key sees everything."""
+    VariantStore(tmp_path / "home" / "variants.sqlite").add(
+        Variant(name="secret-v1", target="bedrock:test-model", method="fine_tuning")
+    )
+    chat_only = gateway.key(models=["chat"])
+    variants_too = gateway.key(tenant="ops", allow_targets=["variant:*"])
+    wait_live(gateway, chat_only)
+    wait_live(gateway, variants_too)
+
+    def listed(key: str) -> list[str]:
+        r = httpx.get(gateway.url + "/v1/models", headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 200, r.text
+        return [m["id"] for m in r.json()["data"]]
+
+    everything = ["chat", "default", "mystery", "other", "variant:secret-v1"]
+    assert listed(TEST_KEY) == everything
+    assert listed(chat_only) == ["chat"]
+    assert listed(variants_too) == everything  # no alias list: every alias, and the variants
+
+    headers = {"Authorization": f"Bearer {chat_only}"}
+    hidden = httpx.get(gateway.url + "/v1/models/other", headers=headers)
+    assert hidden.status_code == 404
+    unknown = gateway.post(chat_only, chat(model="nope"))
+    assert unknown.status_code == 404
+    message = unknown.json()["error"]["message"]
+    assert "known aliases: chat " in message
+    for name in ("other", "mystery", "default", "secret-v1"):
+        assert name not in message, message
+    assert "other" in gateway.post(TEST_KEY, chat(model="nope")).json()["error"]["message"]

@@ -128,3 +128,43 @@ def test_postgres_outage_is_buffered_then_written(pg_url: str, tmp_path: Path) -
     assert ids(setup) == sorted(f"req-{n}" for n in range(i))
     setup.close()
     assert os.path.exists(tmp_path)
+
+
+def test_ledgers_starting_together_on_one_home_keep_their_own_segments(
+    db: Database, tmp_path: Path
+) -> None:
+    """Workers of one ``strata serve --workers N`` start their ledgers at the same moment on one
+    STRATA_HOME, each scanning for dead processes' segments while the others create theirs: none
+    may take another's fresh folder for a dead one's (a folder appears only with its lock held).
+    Before, a scanner could lock a folder between its creator's open and flock, adopt it and
+    remove it: the creator's start then failed with FileNotFoundError."""
+    import threading
+
+    for round_ in range(5):
+        ledgers = [Ledger(db, tmp_path, flush_interval_s=0.05) for _ in range(8)]
+        barrier = threading.Barrier(len(ledgers))
+        errors: list[BaseException] = []
+
+        def start(ledger: Ledger, barrier: threading.Barrier, errors: list[BaseException]) -> None:
+            barrier.wait()
+            try:
+                ledger.start()
+            except BaseException as exc:  # asserted below
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=start, args=(ledger, barrier, errors)) for ledger in ledgers
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        for n, ledger in enumerate(ledgers):
+            for i in range(10):
+                ledger.record(record(round_ * 1000 + n * 10 + i))
+        for ledger in ledgers:
+            assert ledger.flush()
+            ledger.close()
+    assert len(ids(db)) == 5 * 8 * 10
+    assert not any(p.name for p in (tmp_path / "ledger-wal").iterdir())

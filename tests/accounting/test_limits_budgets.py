@@ -148,3 +148,49 @@ async def test_redis_down_raises_then_recovers(private_redis: PrivateRedis) -> N
             raise AssertionError("never recovered")
     finally:
         await state.close()
+
+
+def _commands(url: str) -> dict[str, int]:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return {name.removeprefix("cmdstat_"): int(row["calls"]) for name, row in stats.items()}
+
+
+async def test_corrections_ride_with_the_next_admission(private_redis: PrivateRedis) -> None:
+    """Issue 17: each settle correction cost a pipeline of its own and, before it, redis-py's
+    SCRIPT EXISTS round trip; now it goes in the next admission's pipeline, ahead of its check
+    (so the check sees it), and a script Redis lost (SCRIPT FLUSH) is loaded again."""
+    state = RedisState(private_redis.url, "t:")
+    shared = RedisCounters(state, no_spend)
+    scope = BudgetScope("key", "k", 1000, "total")
+    tokens = [Check("key:k:tokens", "tokens", 10_000, 600)]
+    try:
+        assert (await shared.admit(tokens, [scope], 600, time.time())).allowed
+        before = _commands(private_redis.url)
+        for _ in range(20):
+            # 600 of 1,000 reserved: the next call fits only once the first spent 100.
+            assert (await shared.admit(tokens, [scope], 600, time.time())).budget is not None
+            await shared.settle(["key:k:tokens"], -500, [scope], -500, time.time())
+            admitted = await shared.admit(tokens, [scope], 600, time.time())
+            assert admitted.allowed, admitted
+            await shared.settle(["key:k:tokens"], -100, [scope], -100, time.time())
+        after = _commands(private_redis.url)
+        assert after.get("script|exists", 0) == before.get("script|exists", 0)
+        # 40 admissions and 39 corrections (the last one waits), each one script call.
+        assert after["evalsha"] - before["evalsha"] == 79
+        await state.client.script_flush()
+        await shared.settle(["key:k:tokens"], -500, [scope], -500, time.time())
+        assert (await shared.admit(tokens, [scope], 600, time.time())).allowed
+        # With no admission to carry it, a correction still goes out on its own.
+        await shared.settle(["key:k:tokens"], -500, [scope], -500, time.time())
+        await asyncio.sleep(0.3)
+        # 600 outstanding after the loop; -500, +600 (admitted), -500.
+        assert int(await state.client.get("t:budget:key:k:total") or 0) == 200
+    finally:
+        await shared.drain()
+        await state.close()

@@ -196,13 +196,19 @@ def test_status_reads_the_ledger_and_ratings_and_decides(gateway: Gateway) -> No
     denied = runner.invoke(app, ["ab", "status", "support", "--url", gateway.url, "--key", acme])
     assert denied.exit_code == 2 and "403" in denied.output
 
+    # No winner yet at min_samples 500: refused (409), weights unchanged.
+    out = runner.invoke(app, ["ab", "promote", "support", "--url", gateway.url, "--key",
+                              TEST_KEY, "--min-samples", "500"])  # fmt: skip
+    assert out.exit_code == 2 and "409" in out.output and "no winner to promote" in out.output
+    assert {"control", "tuned"} == {gateway.chat(acme).headers["x-strata-variant"]
+                                    for _ in range(20)}  # fmt: skip
     # Promote the winner named by the verdict: every later call reaches it.
     out = runner.invoke(app, ["ab", "promote", "support", "--url", gateway.url, "--key",
                               TEST_KEY, "--min-samples", "20"])  # fmt: skip
     assert out.exit_code == 0, out.output
     assert out.output.startswith("support: promoted tuned")
     assert {gateway.chat(acme).headers["x-strata-variant"] for _ in range(10)} == {"tuned"}
-    # No winner yet at min_samples 500: refused, weights unchanged.
+    # Decided: a second promotion is refused.
     out = runner.invoke(app, ["ab", "promote", "support", "--url", gateway.url, "--key",
-                              TEST_KEY, "--min-samples", "500"])  # fmt: skip
-    assert out.exit_code == 1 and "no winner to promote" in out.output
+                              TEST_KEY, "--to", "control"])  # fmt: skip
+    assert out.exit_code == 2 and "is promoted" in out.output

@@ -44,6 +44,7 @@ import uvicorn
 from botocore.model import ServiceModel
 
 from gateway.wire.eventstream import CONTENT_TYPE, encode_event, encode_exception
+from tests.fakes import titan_embed
 
 # Status codes from the bedrock-runtime service model (botocore/data/bedrock-runtime).
 ERROR_STATUS: dict[str, int] = {
@@ -279,6 +280,25 @@ class BedrockWireApp:
         self.calls: list[FakeRequest] = []
         self.served = 0
         self.counts: collections.Counter[str] = collections.Counter()
+        self.invocations: list[dict[str, Any]] = []  # InvokeModel bodies (titan_embed.py)
+        # Set to an error code to make InvokeModel fail (a throttled embedder, say).
+        self.invoke_error: str | None = None
+
+    async def _invoke(self, send: Send, model_id: str, raw: bytes) -> None:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        problem = titan_embed.validate(model_id, body)
+        if problem is not None:
+            await _send_error(send, "ValidationException", problem)
+            return
+        self.invocations.append(body)
+        self.counts[model_id] += 1
+        if self.invoke_error is not None:
+            await _send_error(send, self.invoke_error, "scripted InvokeModel failure")
+            return
+        await _send_json(send, titan_embed.embed(body))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -291,6 +311,9 @@ class BedrockWireApp:
             await _send_json(send, {"served": self.served, "by_model": dict(self.counts)})
             return
         operation = parts[3] if len(parts) == 4 and parts[1] == b"model" else b""
+        if scope["method"] == "POST" and operation == b"invoke":
+            await self._invoke(send, unquote(parts[2].decode()), raw)
+            return
         if scope["method"] != "POST" or operation not in (b"converse", b"converse-stream"):
             await _send_error(send, "UnknownOperationException", "Unknown operation", 404)
             return
@@ -470,12 +493,18 @@ class BedrockWireServer:
         """Calls per model id."""
         return self._app.counts
 
+    @property
+    def app(self) -> BedrockWireApp:
+        return self._app
+
     def reset(self, handler: Handler = echo_handler) -> None:
         """Forget recorded calls and re-script, so one running server can serve many tests."""
         self._app.handler = handler
         self._app.calls.clear()
         self._app.served = 0
         self._app.counts.clear()
+        self._app.invocations.clear()
+        self._app.invoke_error = None
 
     def start(self) -> None:
         sock = _bind(self.host, 0)

@@ -49,7 +49,7 @@ def test_access_log_has_one_line_per_call_and_no_secrets(tmp_path: Path) -> None
     assert ok["tenant"] == "dev" and ok["alias"] == "chat" and ok["status"] == 200
     assert ok["target"].endswith("claude-3-5-haiku-20241022-v1:0")
     assert (ok["input_tokens"], ok["output_tokens"], ok["attempts"]) == (7, 3, 1)
-    assert ok["cost_usd"] > 0 and ok["cache"] == "off" and ok["finish_reason"] == "end_turn"
+    assert ok["cost_usd"] > 0 and ok["cache"] == "bypass" and ok["finish_reason"] == "end_turn"
     assert ok["latency_ms"] >= ok["upstream_ms"] > 0 and ok["variant"] is None
     assert arm["variant"] in ("a", "b")
     assert bad["status"] == 400 and bad["error_class"] == "rejected" and bad["input_tokens"] == 0

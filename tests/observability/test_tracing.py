@@ -98,7 +98,7 @@ def test_one_retry_gives_a_call_span_and_two_attempt_spans(tmp_path: Path) -> No
     assert attrs["gen_ai.usage.output_tokens"] == 5
     assert tuple(attrs["gen_ai.response.finish_reasons"]) == ("end_turn",)  # type: ignore[arg-type]
     assert attrs["strata.alias"] == "chat" and attrs["strata.attempts"] == 2
-    assert attrs["strata.tenant"] == "dev" and attrs["strata.cache"] == "off"
+    assert attrs["strata.tenant"] == "dev" and attrs["strata.cache"] == "bypass"
     assert call.start_time is not None and first.start_time is not None
     assert call.start_time <= first.start_time  # the call span covers its attempts
     # No prompt (or completion) text anywhere.
@@ -121,3 +121,48 @@ def test_one_retry_gives_a_call_span_and_two_attempt_spans(tmp_path: Path) -> No
     }  # type: ignore[union-attr]
     assert usage == {"input": 17, "output": 5}
     assert sum(p.count for p in points["gen_ai.client.operation.duration"]) == 1  # type: ignore[union-attr]
+
+
+def test_sampled_out_calls_make_no_spans_and_keep_their_metrics(tmp_path: Path) -> None:
+    """Issue 17: with a sampler (OTEL_TRACES_SAMPLER, read by the SDK's TracerProvider) that
+    drops a call, no span or attribute is built for it or its attempts; its GenAI metrics
+    are still recorded, and the call is answered as usual."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    spans = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    handler = ThrottleFirst()
+    with BedrockWireServer(handler) as wire:
+        config = tmp_path / "strata.yaml"
+        config.write_text(
+            f"aliases:\n  chat:\n    targets: [bedrock:{MODEL}]\n"
+            "    retry: {max_attempts: 3, base_ms: 1, cap_ms: 2, budget_ratio: 1.0}\n"
+            f"bedrock:\n  region: us-east-1\n  endpoint_url: {wire.endpoint_url}\n"
+        )
+        settings = Settings(home=tmp_path / "home", config=config, dev_key=TEST_KEY)  # type: ignore[call-arg]
+        tracing = Tracing(
+            provider.get_tracer("test"), bedrock_address(wire.endpoint_url, "us-east-1"), meters
+        )
+        with serve(create_app(settings, tracing=tracing)) as url:
+            response = httpx.post(
+                f"{url}/v1/chat/completions",
+                headers={"Authorization": f"Bearer {TEST_KEY}"},
+                json={"model": "chat", "messages": [{"role": "user", "content": PROMPT}]},
+            )
+    assert response.status_code == 200, response.text
+    assert response.headers["x-strata-attempts"] == "2"
+    assert spans.get_finished_spans() == ()
+    data = reader.get_metrics_data()
+    assert data is not None
+    usage = {
+        dict(p.attributes or {})["gen_ai.token.type"]: p.sum  # type: ignore[union-attr]
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "gen_ai.client.token.usage"
+        for p in m.data.data_points
+    }
+    assert usage == {"input": 17, "output": 5}

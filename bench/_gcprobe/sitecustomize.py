@@ -1,0 +1,59 @@
+"""Loaded by a gateway the saturation bench starts with this folder first on PYTHONPATH: times
+every garbage collection through ``gc.callbacks`` and rewrites ``$STRATA_BENCH_GC_FILE`` (JSON:
+per generation, count, total and longest pause in ms; every full collection's pause; the
+frozen count) after every
+full collection and every 200th collection of any generation. Never imported by the gateway
+itself."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import time
+
+_PATH = os.environ.get("STRATA_BENCH_GC_FILE")
+_stats = {g: {"count": 0, "total_ms": 0.0, "max_ms": 0.0} for g in (0, 1, 2)}
+_full_ms: list[float] = []  # every full collection's pause, in order
+_started = [0.0]
+_seen = [0]
+
+
+def _dump() -> None:
+    assert _PATH is not None
+    doc = {
+        "generations": _stats,
+        "full_ms": _full_ms,
+        "frozen": gc.get_freeze_count(),
+        "thresholds": gc.get_threshold(),
+    }
+    tmp = _PATH + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+    os.replace(tmp, _PATH)
+
+
+def _callback(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _started[0] = time.perf_counter()
+        return
+    pause = (time.perf_counter() - _started[0]) * 1000
+    row = _stats[info["generation"]]
+    row["count"] += 1
+    row["total_ms"] += pause
+    row["max_ms"] = max(row["max_ms"], pause)
+    _seen[0] += 1
+    if info["generation"] == 2:
+        _full_ms.append(round(pause, 3))
+    if info["generation"] == 2 or _seen[0] % 200 == 0:
+        _dump()
+
+
+if _PATH:
+    gc.callbacks.append(_callback)
+if os.environ.get("STRATA_BENCH_NO_HIREDIS"):
+    # The baseline of an A/B from before hiredis was a dependency: redis-py's pure-Python
+    # parser and packer, as that commit installed them.
+    import sys
+
+    sys.modules["hiredis"] = None  # type: ignore[assignment]

@@ -1,0 +1,583 @@
+"""Every path users run, side by side in one run, each against the direct upstream: the plain
+path, every stage on (keys, Redis limits, budget, PostgreSQL ledger, metrics, cache miss), a
+cache hit, streams, the cold path, and N workers.
+
+    python -m bench.saturation [--requests 2000] [--seq-requests 300] [--cold-requests 200]
+                               [--baseline DIR] [--rounds 1] [--workers 2] [--json out.json]
+
+It starts two Bedrock-wire fakes (0 ms and ``--cold-latency-ms``, default 50 ms) and these
+``strata serve`` processes, each with its own home:
+
+- **plain**: the default path (dev key; the embedded SQLite ledger, metrics, the access log and
+  the cache stage are on by default; the alias has no ``cache:``);
+- **stages**: a database key scoped to the alias with RPM, TPM and a USD budget, Redis for the
+  limits and budget counters, the ledger in a PostgreSQL schema made for the run (dropped after),
+  metrics and access log, and ``cache:`` on the alias (requests at temperature 0). Its rows are
+  *miss* (every request has a distinct system prompt: looked up, stored) and *hit* (one body,
+  stored once before the run);
+- **plain-cold** / **stages-cold**: the same two against the 50 ms fake, measured at
+  ``--cold-rate`` requests/s (20) one at a time: the cold path, where nothing batches;
+- **workers-N** (``--workers N``): the plain path under ``strata serve --workers N``, at
+  concurrency only, for its throughput against one worker's. ``--workers`` comes from branch
+  issue-17w; without it in ``strata serve --help`` the row says so and is skipped.
+
+Per row, sequentially and at ``--concurrency`` (32): gateway CPU per request (``/proc``
+utime+stime of the gateway's process tree, the ledger writer thread included), p50/p99, the
+p99/p50 ratio at saturation, throughput, time to first byte for streams, and full garbage
+collections seen during the saturated run (the gateway is started with ``bench/_gcprobe`` on
+its path, which times every collection through ``gc.callbacks``). *added* is the gateway's
+sequential p50 (TTFB for streams) minus the direct call's.
+
+``--baseline DIR`` runs a second set of gateways from another source tree (``git archive
+<commit> | tar -x -C DIR``) and interleaves the two row by row, so that before and after are
+measured in the same minute under the same load. Load averages are printed with every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import _figures as fig
+from bench import _procs as procs
+from bench._load import LOOPBACK, Call, Samples, run, run_client, wait_ready
+from bench._scenarios import MAX_TOKENS, MODEL_ID, PROMPT, check_answer
+
+DEV_KEY = "sk-strata-bench-0123456789abcdef"
+PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+GC_PROBE = Path(__file__).resolve().parent / "_gcprobe"
+NO_HIREDIS_BASE = [False]  # --baseline-without-hiredis
+
+
+@dataclass
+class Gateway:
+    name: str  # plain | stages | plain-cold | stages-cold | workers-N
+    variant: str  # new | base
+    proc: procs.Proc
+    port: int
+    key: str
+    gc_file: Path
+
+
+@dataclass(frozen=True)
+class Row:
+    """One request shape on one kind of gateway (or straight to a fake: ``gateway`` None)."""
+
+    name: str
+    gateway: str | None
+    surface: str  # converse | converse-stream | openai | openai-stream
+    cache: str = "off"  # off | miss | hit
+    cold: bool = False
+    compare: str = ""  # the direct row this one is measured against
+
+    @property
+    def stream(self) -> bool:
+        return self.surface.endswith("stream")
+
+
+ROWS = (
+    Row("direct converse", None, "converse"),
+    Row("direct converse-stream", None, "converse-stream"),
+    Row("plain converse", "plain", "converse", compare="direct converse"),
+    Row("plain openai", "plain", "openai", compare="direct converse"),
+    Row("plain converse-stream", "plain", "converse-stream", compare="direct converse-stream"),
+    Row("plain openai-stream", "plain", "openai-stream", compare="direct converse-stream"),
+    Row("stages converse miss", "stages", "converse", "miss", compare="direct converse"),
+    Row("stages openai miss", "stages", "openai", "miss", compare="direct converse"),
+    Row("stages converse hit", "stages", "converse", "hit", compare="direct converse"),
+    Row(
+        "stages converse-stream miss",
+        "stages",
+        "converse-stream",
+        "miss",
+        compare="direct converse-stream",
+    ),
+    Row("direct cold", None, "converse", cold=True),
+    Row("plain cold", "plain-cold", "converse", cold=True, compare="direct cold"),
+    Row("stages cold miss", "stages-cold", "converse", "miss", cold=True, compare="direct cold"),
+)
+
+
+# -- requests ------------------------------------------------------------------------------------
+
+
+def _body(surface: str, model: str, temperature: float | None, system: str | None) -> bytes:
+    if surface.startswith("openai"):
+        messages: list[dict[str, Any]] = [{"role": "user", "content": PROMPT}]
+        if system is not None:
+            messages.insert(0, {"role": "system", "content": system})
+        doc: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": MAX_TOKENS}
+        if surface.endswith("stream"):
+            doc["stream"] = True
+        if temperature is not None:
+            doc["temperature"] = temperature
+        return orjson.dumps(doc)
+    inference: dict[str, Any] = {"maxTokens": MAX_TOKENS}
+    if temperature is not None:
+        inference["temperature"] = temperature
+    conv: dict[str, Any] = {
+        "messages": [{"role": "user", "content": [{"text": PROMPT}]}],
+        "inferenceConfig": inference,
+    }
+    if system is not None:
+        conv["system"] = [{"text": system}]
+    return orjson.dumps(conv)
+
+
+def _path(surface: str, model: str) -> str:
+    if surface.startswith("openai"):
+        return "/v1/chat/completions"
+    return f"/model/{model.replace(':', '%3A')}/{surface}"
+
+
+def request(
+    row: Row, port: int, key: str, model: str
+) -> tuple[Call, Callable[[int], bytes] | None]:
+    """The call to replay, and for cache misses a builder of distinct requests."""
+    headers = {"Authorization": f"Bearer {key}"}
+    path = _path(row.surface, model)
+    temperature = 0.0 if row.cache != "off" else None
+    call = Call.post(row.name, port, path, _body(row.surface, model, temperature, None), headers)
+    if row.cache != "miss":
+        return call, None
+    tag = secrets.token_hex(4)
+
+    def distinct(i: int) -> bytes:
+        body = _body(row.surface, model, temperature, f"bench {tag} {i}")
+        return Call.post(row.name, port, path, body, headers).raw
+
+    return call, distinct
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+
+def write_config(workdir: Path, name: str, fake_port: int, cache: bool) -> Path:
+    path = workdir / f"{name}.yaml"
+    alias = f"bedrock:{MODEL_ID}"
+    if cache:
+        alias = f"\n    targets: [bedrock:{MODEL_ID}]\n    cache: {{ttl_s: 300}}"
+    path.write_text(
+        f"aliases:\n  default: {alias}\n"
+        f"bedrock:\n  region: us-east-1\n  endpoint_url: http://{LOOPBACK}:{fake_port}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def has_workers_option(code: Path) -> bool:
+    out = subprocess.run(
+        [sys.executable, "-c", "from gateway.cli import app; app()", "serve", "--help"],
+        env={**os.environ, "PYTHONPATH": str(code), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return "--workers" in out.stdout
+
+
+async def start_gateway(
+    name: str,
+    variant: str,
+    code: Path,
+    workdir: Path,
+    config: Path,
+    key: str,
+    extra: dict[str, str],
+    argv_extra: Sequence[str] = (),
+) -> Gateway:
+    home = workdir / f"{variant}-{name}-home"
+    home.mkdir()
+    gc_file = workdir / f"{variant}-{name}-gc.json"
+    env = {
+        **procs.gateway_env(home, DEV_KEY),
+        **extra,
+        "PYTHONPATH": f"{GC_PROBE}{os.pathsep}{code}",
+        "STRATA_BENCH_GC_FILE": str(gc_file),
+    }
+    if variant == "base" and NO_HIREDIS_BASE[0]:
+        env["STRATA_BENCH_NO_HIREDIS"] = "1"
+    port = procs.free_port()
+    argv = [*procs.strata_argv("direct", config, port), *argv_extra]
+    log = workdir / f"{variant}-{name}.log"
+    proc = procs.start_gateway(argv, env, log, workdir)
+    if not await wait_ready(port, "/readyz", time.monotonic() + 90):
+        proc.stop()
+        raise RuntimeError(f"{variant} {name} gateway did not start:\n{proc.last_lines(8)}")
+    return Gateway(name, variant, proc, port, key, gc_file)
+
+
+def gc_full(gw: Gateway | None) -> list[float]:
+    """Every full (generation 2) collection's pause so far, in ms."""
+    if gw is None:
+        return []
+    try:
+        doc = orjson.loads(gw.gc_file.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return []
+    return [float(ms) for ms in doc.get("full_ms", [])]
+
+
+# -- measuring -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    row: str
+    variant: str
+    load: str
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # seq | cN | cold
+
+
+def _summary(samples: Samples, cpu_s: float | None) -> dict[str, Any]:
+    return {
+        "ok": samples.ok,
+        "errors": samples.errors,
+        "first_error": samples.first_error,
+        "latency_ms": fig.latency_ms(samples.total),
+        "first_byte_ms": fig.latency_ms(samples.first_byte),
+        "throughput_rps": samples.throughput,
+        "cpu_ms_per_request": (cpu_s * 1000 / samples.ok)
+        if cpu_s is not None and samples.ok
+        else math.nan,
+        "answer_problem": check_answer(_surface_of(samples), samples.answer.body)
+        if samples.answer is not None
+        else "no successful answer",
+    }
+
+
+_SURFACE: dict[int, str] = {}
+
+
+def _surface_of(samples: Samples) -> str:
+    return _SURFACE[id(samples)]
+
+
+async def measure_once(
+    row: Row,
+    gw: Gateway | None,
+    port: int,
+    key: str,
+    model: str,
+    count: int,
+    concurrency: int,
+    rate: float | None,
+) -> dict[str, Any]:
+    call, distinct = request(row, port, key, model)
+    pid = gw.proc.pid if gw is not None else None
+    before = procs.tree_cpu_seconds(pid) if pid is not None else 0.0
+    gc_before = gc_full(gw)
+    samples = await run(call, count, concurrency, raw_for=distinct, rate_per_s=rate)
+    cpu = procs.tree_cpu_seconds(pid) - before if pid is not None else None
+    gc_after = gc_full(gw)
+    _SURFACE[id(samples)] = row.surface
+    out = _summary(samples, cpu)
+    during = gc_after[len(gc_before) :]
+    out["gc_full"] = {
+        "count": len(during),
+        "total_ms": sum(during),
+        "max_ms": max(during, default=0.0),
+    }
+    return out
+
+
+async def warm(row: Row, gw: Gateway | None, port: int, key: str, model: str, n: int) -> None:
+    call, distinct = request(row, port, key, model)
+    samples = await run(call, n, min(n, 32), raw_for=distinct)
+    _SURFACE[id(samples)] = row.surface
+    if samples.errors or samples.answer is None:
+        raise RuntimeError(
+            f"{row.name}: {samples.errors} errors while warming: {samples.first_error}"
+        )
+    problem = check_answer(row.surface, samples.answer.body)
+    if problem:
+        raise RuntimeError(f"{row.name}: wrong answer while warming: {problem}")
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+def make_key(pg_url: str, workdir: Path) -> str:
+    from gateway.accounting.keys import KeyAdmin
+    from gateway.accounting.store import Database
+
+    db = Database(pg_url, workdir / "keys")
+    db.migrate()
+    from decimal import Decimal
+
+    secret, _ = KeyAdmin(db).create(
+        "bench", models=["default"], rpm=10_000_000, tpm=1_000_000_000, budget_usd=Decimal(10**6)
+    )
+    db.close()
+    return secret
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    import psycopg
+
+    workdir = procs.make_workdir()
+    schema = "strata_sat_" + secrets.token_hex(4)
+    prefix = args.redis_prefix = f"strata-bench:{secrets.token_hex(4)}:"
+    with psycopg.connect(PG_BASE, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    pg_url = f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    started: list[procs.Proc] = []
+    variants = [("new", procs.REPO)]
+    if args.baseline is not None:
+        variants.insert(0, ("base", args.baseline.resolve()))
+    report: dict[str, Any] = {"loadavg_before": procs.loadavg(), "cpus": os.cpu_count()}
+    try:
+        fake, fake_port = procs.start_fake(workdir, latency_ms=0.0, chunks=8)
+        cold, cold_port = procs.start_fake(workdir, latency_ms=args.cold_latency_ms, chunks=8)
+        started += [fake, cold]
+        key = make_key(pg_url, workdir)
+        stage_env = {
+            "STRATA_DATABASE_URL": pg_url,
+            "STRATA_REDIS_URL": REDIS_URL,
+            "STRATA_REDIS_PREFIX": prefix,
+        }
+        kinds = {
+            "plain": (fake_port, False, {}, DEV_KEY),
+            "stages": (fake_port, True, stage_env, key),
+            "plain-cold": (cold_port, False, {}, DEV_KEY),
+            "stages-cold": (cold_port, True, stage_env, key),
+        }
+        gateways: dict[tuple[str, str], Gateway] = {}
+        for variant, code in variants:
+            for name, (port, cache, extra, auth) in kinds.items():
+                config = write_config(workdir, f"{variant}-{name}", port, cache)
+                gw = await start_gateway(name, variant, code, workdir, config, auth, extra)
+                started.append(gw.proc)
+                gateways[(variant, name)] = gw
+        results: list[Measured] = []
+        rows = [r for r in ROWS if not args.only or any(o in r.name for o in args.only)]
+        for row in rows:
+            for _ in range(args.rounds):
+                for variant, _code in variants if row.gateway else variants[:1]:
+                    results.append(
+                        await measure_row(row, variant, gateways, fake_port, cold_port, args)
+                    )
+                    print(_line(results[-1], args.concurrency), flush=True)
+        report["workers"] = await measure_workers(args, workdir, fake_port, gateways, started)
+        report["results"] = [vars(m) for m in results]
+        report["loadavg_after"] = procs.loadavg()
+        report["rss_mib"] = {
+            f"{v} {n}": procs.rss_mib(gw.proc.pid) for (v, n), gw in gateways.items()
+        }
+        return report
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+        with psycopg.connect(PG_BASE, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        for k in client.scan_iter(prefix + "*"):
+            client.delete(k)
+        client.close()
+        if not args.keep_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"workdir kept: {workdir}", file=sys.stderr)
+
+
+async def measure_row(
+    row: Row,
+    variant: str,
+    gateways: dict[tuple[str, str], Gateway],
+    fake_port: int,
+    cold_port: int,
+    args: argparse.Namespace,
+) -> Measured:
+    gw = gateways[(variant, row.gateway)] if row.gateway else None
+    if gw is None:
+        port, key, model = (cold_port if row.cold else fake_port), "unchecked", MODEL_ID
+    else:
+        port, key, model = gw.port, gw.key, "default"
+    out = Measured(row.name, variant if gw else "-", procs.loadavg())
+    await warm(row, gw, port, key, model, args.warmup)
+    if row.cold:
+        out.runs["cold"] = await measure_once(
+            row, gw, port, key, model, args.cold_requests, 1, args.cold_rate
+        )
+        return out
+    out.runs["seq"] = await measure_once(row, gw, port, key, model, args.seq_requests, 1, None)
+    out.runs[f"c{args.concurrency}"] = await measure_once(
+        row, gw, port, key, model, args.requests, args.concurrency, None
+    )
+    return out
+
+
+async def measure_workers(
+    args: argparse.Namespace,
+    workdir: Path,
+    fake_port: int,
+    gateways: dict[tuple[str, str], Gateway],
+    started: list[procs.Proc],
+) -> dict[str, Any]:
+    if not args.workers:
+        return {"skipped": "no --workers given"}
+    if not has_workers_option(procs.REPO):
+        return {
+            "skipped": "strata serve has no --workers option on this tree (it comes from "
+            "branch issue-17w); rerun with --workers N once it is merged"
+        }
+    config = write_config(workdir, "workers", fake_port, False)
+    name = f"workers-{args.workers}"
+    # Several workers refuse to start without Redis (limits would be per process); the dev
+    # key has none, so Redis is only there to satisfy that check.
+    shared = {"STRATA_REDIS_URL": REDIS_URL, "STRATA_REDIS_PREFIX": args.redis_prefix}
+    gw = await start_gateway(
+        name, "new", procs.REPO, workdir, config, DEV_KEY, shared, ["--workers", str(args.workers)]
+    )
+    started.append(gw.proc)
+    row = Row(f"plain converse, {args.workers} workers", name, "converse")
+    one = gateways[("new", "plain")]
+    out: dict[str, Any] = {}
+    for label, target in (("1 worker", one), (name, gw)):
+        await warm(row, target, target.port, DEV_KEY, "default", args.warmup)
+        out[label] = await measure_once(
+            row, target, target.port, DEV_KEY, "default", args.requests, args.concurrency, None
+        )
+    out["ratio"] = out[name]["throughput_rps"] / max(out["1 worker"]["throughput_rps"], 1e-9)
+    return out
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+HEAD = (
+    f"{'row':<28} {'var':<4} {'cpu seq':>7} {'cpu cN':>7} {'p50 seq':>7} {'added':>6} "
+    f"{'ttfb+':>6} {'p50 cN':>7} {'p99 cN':>7} {'p99/50':>6} {'rps cN':>6} {'gc2':>9} "
+    f"{'load':>16}"
+)
+
+
+_DIRECT: dict[str, dict[str, Any]] = {}
+
+
+def _line(m: Measured, concurrency: int) -> str:
+    if m.variant == "-":
+        _DIRECT[m.row] = m.runs
+    row = next(r for r in ROWS if r.name == m.row)
+    direct = _DIRECT.get(row.compare, {})
+    if "cold" in m.runs:
+        r = m.runs["cold"]
+        base = direct.get("cold")
+        added = r["latency_ms"]["p50"] - base["latency_ms"]["p50"] if base else math.nan
+        return (
+            f"{m.row:<28} {m.variant:<4} {r['cpu_ms_per_request']:>7.3f} {'':>7} "
+            f"{r['latency_ms']['p50']:>7.2f} {added:>6.2f} {'':>6} {'':>7} "
+            f"{r['latency_ms']['p99']:>7.2f} {'':>6} {r['throughput_rps']:>6.1f} "
+            f"{'':>9} {m.load:>16}{_problem(r)}"
+        )
+    seq, conc = m.runs["seq"], m.runs[f"c{concurrency}"]
+    dseq = direct.get("seq")
+    added = seq["latency_ms"]["p50"] - dseq["latency_ms"]["p50"] if dseq else math.nan
+    ttfb = (
+        seq["first_byte_ms"]["p50"] - dseq["first_byte_ms"]["p50"]
+        if dseq and row.stream
+        else math.nan
+    )
+    p50, p99 = conc["latency_ms"]["p50"], conc["latency_ms"]["p99"]
+    g = conc["gc_full"]
+    gc = f"{g['count']}/{g['max_ms']:.0f}ms" if m.variant != "-" else ""
+    return (
+        f"{m.row:<28} {m.variant:<4} {seq['cpu_ms_per_request']:>7.3f} "
+        f"{conc['cpu_ms_per_request']:>7.3f} {seq['latency_ms']['p50']:>7.2f} {added:>6.2f} "
+        f"{ttfb:>6.2f} {p50:>7.2f} {p99:>7.2f} {p99 / p50 if p50 else math.nan:>6.2f} "
+        f"{conc['throughput_rps']:>6.0f} {gc:>9} {m.load:>16}{_problem(seq)}{_problem(conc)}"
+    )
+
+
+def _problem(run: dict[str, Any]) -> str:
+    if run["errors"] or run["answer_problem"]:
+        return f"  PROBLEM: {run['errors']} errors {run['first_error']} {run['answer_problem']}"
+    return ""
+
+
+def render_workers(w: dict[str, Any]) -> str:
+    if "skipped" in w:
+        return f"workers row: skipped ({w['skipped']})"
+    lines = []
+    for label, r in w.items():
+        if label == "ratio":
+            continue
+        lines.append(
+            f"{label:<12} rps {r['throughput_rps']:>6.0f}  cpu {r['cpu_ms_per_request']:.3f} "
+            f"ms/req  p50 {r['latency_ms']['p50']:.2f}  p99 {r['latency_ms']['p99']:.2f}"
+        )
+    lines.append(f"throughput ratio: {w['ratio']:.2f}x")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.saturation", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--requests", type=int, default=2000, help="requests per saturated run")
+    p.add_argument("--seq-requests", type=int, default=300, help="requests per sequential run")
+    p.add_argument("--cold-requests", type=int, default=200, help="requests per cold run")
+    p.add_argument("--cold-rate", type=float, default=20.0, help="requests/s on the cold path")
+    p.add_argument("--cold-latency-ms", type=float, default=50.0)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--rounds", type=int, default=1, help="repeats of each row per variant")
+    p.add_argument("--baseline", type=Path, default=None, help="another source tree, interleaved")
+    p.add_argument(
+        "--baseline-without-hiredis",
+        action="store_true",
+        help="run the baseline's redis-py without hiredis (a commit from before it was added)",
+    )
+    p.add_argument("--workers", type=int, default=0, help="also measure strata serve --workers N")
+    p.add_argument("--only", action="append", default=[], help="rows whose name contains this")
+    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--keep-workdir", action="store_true")
+    args = p.parse_args(argv)
+    if min(args.requests, args.seq_requests, args.cold_requests, args.warmup, args.rounds) < 1:
+        p.error("counts must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    NO_HIREDIS_BASE[0] = args.baseline_without_hiredis
+    print(HEAD.replace("cN", f"c{args.concurrency}"), flush=True)
+    try:
+        report = run_client(bench(args))
+    except RuntimeError as exc:
+        print(f"bench.saturation: {exc}", file=sys.stderr)
+        return 2
+    print(render_workers(report["workers"]))
+    print(
+        f"load average {report['loadavg_before']} -> {report['loadavg_after']}, "
+        f"{report['cpus']} CPUs; RSS after the run (MiB): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in report["rss_mib"].items())
+    )
+    if args.json is not None:
+        args.json.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    bad = [
+        m
+        for m in report["results"]
+        for r in m["runs"].values()
+        if r["errors"] or r["answer_problem"]
+    ]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
