@@ -1,6 +1,6 @@
 """Issue 14 acceptance 5: ``adapters_local`` reads as its architecture, no module is over 500
-lines, and no import runs from a lower layer back up (training, export and compose never import
-serving; the data and model layers import neither)."""
+lines, and no import runs from a lower layer back up (training, preference, export and compose
+never import serving; the data and model layers import neither)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from pathlib import Path
 import adapters_local
 
 ROOT = Path(adapters_local.__file__).parent
-FOLDERS = {"bottleneck", "compose", "data", "export", "lora", "models", "serving", "training"}
+FOLDERS = {
+    *("bottleneck", "compose", "data", "export", "lora"),
+    *("models", "preference", "serving", "training"),
+}
 # package -> packages of adapters_local it must never import
 FORBIDDEN = {
     "data": {"models", "training", "serving", "export", "compose", "lora", "bottleneck"},
@@ -18,6 +21,7 @@ FORBIDDEN = {
     "lora": {"training", "serving", "export", "compose"},
     "bottleneck": {"training", "serving", "export", "compose"},
     "training": {"serving", "compose"},
+    "preference": {"serving", "compose"},
     "export": {"serving", "compose"},
     "compose": {"serving", "training", "export"},
 }
