@@ -52,7 +52,12 @@ from pydantic import (
 
 from gateway.accounting.prices import PriceOverride
 from gateway.cache.route_config import PromptCacheSection, SemanticCacheSection, check_prompt_cache
-from gateway.config_local import check_local_bases
+from gateway.config_local import (
+    CompositionSection,
+    adapter_names,
+    add_compositions,
+    check_local_bases,
+)
 from gateway.errors import ConfigError, InvalidRequest
 from gateway.experiments.graders.config import GraderSection
 from gateway.observability.config import AccessLogSection, CloudWatchSection, MetricsSection
@@ -245,6 +250,8 @@ class GatewayConfig(_Strict):
     aliases: dict[str, AliasConfig] = Field(default_factory=dict)
     bedrock: BedrockSection = Field(default_factory=BedrockSection)
     local: LocalSection = Field(default_factory=LocalSection)
+    # Parallel and routed adapter compositions (gateway/config_local.py, adapters_local/compose).
+    compositions: dict[str, CompositionSection] = Field(default_factory=dict)
     # Filled by load_config: whether ``default`` was added rather than written in the file (it
     # is then loaded lazily, on first use), and the local targets that cannot be served.
     _implied_default: bool = PrivateAttr(default=False)
@@ -286,6 +293,8 @@ def load_config(settings: Settings) -> GatewayConfig:
     bases.setdefault(BUILTIN, LocalBase(path=BUILTIN))
     if settings.local_model:
         bases.setdefault("local", LocalBase(path=settings.local_model))
+    for name, served in add_compositions(settings.config, config.compositions, bases).items():
+        config.aliases.setdefault(name, AliasConfig(targets=[parse_target(served)]))
     if "default" not in config.aliases:
         base = "local" if settings.local_model else BUILTIN
         config.aliases["default"] = AliasConfig(targets=[Target("local", base)])
@@ -322,11 +331,13 @@ def _check_local(
             f"{where}: local base {target.model!r} is not defined under "
             f"local.bases (known: {', '.join(sorted(bases))})"
         )
-    if target.adapter and target.adapter not in base.adapters:
-        raise ConfigError(
-            f"{where}: adapter {target.adapter!r} is not defined under "
-            f"local.bases.{target.model}.adapters"
-        )
+    parts = adapter_names(target.adapter) if target.adapter else ()
+    for adapter in parts:
+        if adapter not in base.adapters and not (adapter == "base" and len(parts) > 1):
+            raise ConfigError(
+                f"{where}: adapter {adapter!r} is not defined under "
+                f"local.bases.{target.model}.adapters"
+            )
 
 
 def _read(path: Path) -> GatewayConfig:

@@ -4,6 +4,10 @@ A decode step feeds one token per row through one forward pass, each row routed 
 adapter (``ServedModel.forward``). Newcomers are prefilled together in a forward of their own,
 and their KV cache is merged into the running one (``kv_batch``), so a short request that arrives
 while a long one decodes starts at once instead of waiting for the long one to finish.
+
+A row is one or more *lanes* (cache rows): a parallel composition decodes one lane per member in
+the same forward, and its lanes' logits are combined into the row's (``compose.parallel``).
+Lanes lie row after row, so the cache, mask and positions below are per lane, the logits per row.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from adapters_local.compose.parallel import combine
 from adapters_local.serving.kv_batch import merge, trim_padding
 from adapters_local.serving.rows import Job, Row, fail_row, make_row, step_row
 from adapters_local.serving.served_model import ServedModel
@@ -27,12 +32,18 @@ class RunningBatch:
         self._eos = model.eos_ids()
         self.rows: list[Row] = []
         self._cache: Any = None
-        self._mask: Any = None  # [rows, cached columns]: 1 where a row has a real token
-        self._positions: Any = None  # [rows]: the position of each row's next token
+        self._mask: Any = None  # [lanes, cached columns]: 1 where a lane has a real token
+        self._positions: Any = None  # [lanes]: the position of each lane's next token
         self._logits: Any = None  # [rows, vocab]: the scores each row samples its next token from
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    @property
+    def logits(self) -> Any:
+        """[rows, vocab]: the scores each row's next token is chosen from (combined over a
+        parallel composition's lanes)."""
+        return self._logits
 
     def admit(self, jobs: Sequence[Job]) -> int:
         """Prefill ``jobs`` and add them to the batch; returns how many rows joined.
@@ -64,15 +75,12 @@ class RunningBatch:
         if not self.rows:
             return
         device = self._model.device
-        step_ids = torch.tensor([tokens[i] for i in keep], device=device).unsqueeze(-1)
-        self._mask = torch.cat([self._mask, self._mask.new_ones((len(self.rows), 1))], dim=-1)
+        lane_tokens = [tokens[i] for i, row in zip(keep, self.rows, strict=True) for _ in row.lanes]
+        step_ids = torch.tensor(lane_tokens, device=device).unsqueeze(-1)
+        self._mask = torch.cat([self._mask, self._mask.new_ones((len(lane_tokens), 1))], dim=-1)
         try:
-            self._logits = self._model.forward(
-                step_ids,
-                self._mask,
-                self._positions.unsqueeze(-1),
-                self._cache,
-                [r.route for r in self.rows],
+            self._logits = self._forward(
+                step_ids, self._mask, self._positions.unsqueeze(-1), self._cache, self.rows
             )
         except Exception as exc:  # a failed forward leaves no consistent cache for any row
             for row in self.rows:
@@ -93,15 +101,16 @@ class RunningBatch:
         device = self._model.device
         pad = int(self._model.tokenizer.pad_token_id)
         width = max(len(r.prompt) for r in fresh)
+        lanes = [r for r in fresh for _ in r.lanes]
         ids = torch.tensor(
-            [[pad] * (width - len(r.prompt)) + r.prompt for r in fresh], device=device
+            [[pad] * (width - len(r.prompt)) + r.prompt for r in lanes], device=device
         )
         mask = torch.tensor(
-            [[0] * (width - len(r.prompt)) + [1] * len(r.prompt) for r in fresh], device=device
+            [[0] * (width - len(r.prompt)) + [1] * len(r.prompt) for r in lanes], device=device
         )
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
-        logits = self._model.forward(ids, mask, positions, cache, [r.route for r in fresh])
+        logits = self._forward(ids, mask, positions, cache, fresh)
         next_positions = mask.sum(-1)
         if not self.rows:
             self._cache, self._mask, self._positions, self._logits = (
@@ -116,6 +125,12 @@ class RunningBatch:
             self._logits = torch.cat([self._logits, logits])
         self.rows.extend(fresh)
 
+    def _forward(self, ids: Any, mask: Any, positions: Any, cache: Any, rows: list[Row]) -> Any:
+        routes = [route for row in rows for route in row.lanes]
+        lane_logits = self._model.forward(ids, mask, positions, cache, routes)
+        weights = [w for row in rows for w in row.weights]
+        return combine(lane_logits, [len(row.lanes) for row in rows], weights)
+
     def _select(self, keep: list[int]) -> None:
         if not keep:
             self.rows, self._cache, self._mask, self._positions, self._logits = (
@@ -128,9 +143,14 @@ class RunningBatch:
             return
         import torch
 
-        index = torch.tensor(keep, device=self._model.device)
+        starts, lane = [], 0
+        for row in self.rows:
+            starts.append(lane)
+            lane += len(row.lanes)
+        lanes = [starts[i] + j for i in keep for j in range(len(self.rows[i].lanes))]
+        index = torch.tensor(lanes, device=self._model.device)
         self._cache.batch_select_indices(index)
         self._mask, self._positions = self._mask[index], self._positions[index]
-        self._logits = self._logits[index]
+        self._logits = self._logits[torch.tensor(keep, device=self._model.device)]
         self.rows = [self.rows[i] for i in keep]
         self._cache, self._mask = trim_padding(self._cache, self._mask)

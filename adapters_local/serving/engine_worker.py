@@ -59,7 +59,7 @@ class LocalEngine:
 
     @property
     def adapter_names(self) -> tuple[str, ...]:
-        return tuple(self._model.routes)
+        return self._model.names
 
     @property
     def stats(self) -> EngineStats:
@@ -89,6 +89,17 @@ class LocalEngine:
     def add_stack(self, name: str, lora: str, bottleneck: str) -> None:
         with self._lock:
             self._model.add_stack(name, lora, bottleneck)
+
+    def add_composition(self, name: str, value: str) -> None:
+        """``value``: a composition string (``parallel:…``, ``route:…``, ``weighted:…``, …)."""
+        from adapters_local.compose.spec import CompositionError, parse_composition
+        from adapters_local.serving.engine import apply_composition
+
+        composition = parse_composition(value)
+        if composition is None:
+            raise CompositionError(f"{value!r} is not a composition")
+        with self._lock:
+            apply_composition(self._model, name, composition)
 
     def load_adapter(self, name: str, folder: str | Path) -> None:
         with self._lock:

@@ -41,7 +41,8 @@ class Job:
 @dataclass
 class Row:
     job: Job
-    route: Route
+    lanes: tuple[Route, ...]  # one per batch lane: several for a parallel composition
+    weights: tuple[float, ...]  # how each lane's logits count in the row's next token
     decoder: IncrementalDecoder
     stops: StopMatcher
     generator: Any
@@ -76,7 +77,7 @@ def make_row(model: ServedModel, job: Job) -> Row | None:
 
     request = job.request
     try:
-        route = model.route(request.adapter)
+        lanes = model.lanes(request)
         check_sampling(request.temperature, request.top_p)
         if request.max_new_tokens < 1:
             raise RequestError("max_new_tokens must be at least 1", param="max_new_tokens")
@@ -92,7 +93,8 @@ def make_row(model: ServedModel, job: Job) -> Row | None:
         generator = torch.Generator().manual_seed(seed)
     return Row(
         job=job,
-        route=route,
+        lanes=lanes.routes,
+        weights=lanes.weights,
         decoder=IncrementalDecoder(model.tokenizer),
         stops=StopMatcher(request.stop),
         generator=generator,

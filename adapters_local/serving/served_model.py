@@ -2,7 +2,9 @@
 
 A request names a *route*: a LoRA (peft, selected per batch row with ``adapter_names``), a
 bottleneck adapter (our hooks, selected per row too), both stacked, or neither. Weighted LoRA
-mixes become new peft adapters through ``add_weighted_adapter``.
+mixes become new peft adapters through ``add_weighted_adapter``. Parallel and routed
+compositions live in ``self.compositions`` (``serving.lanes``): a request names one and gets one
+lane per member it runs on.
 
 User-chosen adapter names never reach torch: peft keeps adapters in ``nn.ModuleDict``s, where a
 name such as ``double``, ``float`` or ``train`` collides with an ``nn.Module`` method and the load
@@ -16,9 +18,10 @@ import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters_local.bottleneck.config import is_bottleneck_folder
+from adapters_local.compose.spec import Parallel, Routed
 from adapters_local.models.loading import (
     ModelError,
     is_lora_folder,
@@ -26,6 +29,10 @@ from adapters_local.models.loading import (
     load_tokenizer,
     resolve_base,
 )
+
+if TYPE_CHECKING:
+    from adapters_local.serving.generation import GenerationRequest
+    from adapters_local.serving.lanes import Lanes
 
 BASE_ROW = "__base__"  # peft's name for "no LoRA" in a mixed batch
 
@@ -58,13 +65,21 @@ class ServedModel:
         self.routes: dict[str, Route] = {}  # user name -> internal adapter names
         self._bottlenecks: Any = None  # BottleneckHost, created on the first bottleneck
         self._internal = 0
+        from adapters_local.serving.lanes import Compositions
+
+        self.compositions = Compositions(self)
 
     @property
     def has_lora(self) -> bool:
         return hasattr(self.model, "peft_config")
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every adapter and composition a request may name."""
+        return (*self.routes, *self.compositions.specs)
+
     def _new_internal_name(self, name: str) -> str:
-        if not name or name in self.routes:
+        if not name or name in self.routes or name in self.compositions.specs:
             raise ModelError(f"adapter name {name!r} is already in use" if name else "empty name")
         internal = f"strata_{self._internal}"
         self._internal += 1
@@ -132,6 +147,37 @@ class ServedModel:
         ):
             raise ModelError(f"{bottleneck!r} is not a loaded bottleneck adapter")
         self.routes[name] = Route(lora=lora_route.lora, bottleneck=bottleneck_route.bottleneck)
+
+    def add_composition(self, name: str, spec: Parallel | Routed) -> None:
+        self.compositions.add(name, spec)
+
+    def lanes(self, request: GenerationRequest) -> Lanes:
+        return self.compositions.lanes(request.adapter, request)
+
+    def mean_hidden(self, text: str) -> Any:
+        """The base model's last hidden state, averaged over the prompt of one user message
+        (the hidden-state router's features); adapters are off for this pass."""
+        import contextlib
+
+        import torch
+
+        from adapters_local.data.chat_format import encode_turns
+
+        ids = encode_turns(
+            self.tokenizer, [{"role": "user", "content": text}], add_generation_prompt=True
+        )
+        scope: Any = contextlib.ExitStack()
+        if self.has_lora:
+            scope.enter_context(self.model.disable_adapter())
+        if self._bottlenecks is not None:
+            scope.enter_context(self._bottlenecks.route([None]))
+        with torch.inference_mode(), scope:
+            out = self.model(
+                input_ids=torch.tensor([ids], device=self.device),
+                output_hidden_states=True,
+                use_cache=False,
+            )
+        return out.hidden_states[-1][0].mean(dim=0).float().cpu().numpy()
 
     def route(self, adapter: str | None) -> Route:
         if adapter is None:

@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 
 
-def _trainer_settings(plan: object, hps: dict[str, str]) -> dict[str, object]:
-    from adapters_local.training.settings import BottleneckOptions, LoraOptions
+def _trainer_request(plan: object, hps: dict[str, str]) -> dict[str, object]:
+    """The job's hyper-parameters as ``TrainRequest`` fields: what the job was not told is left
+    to the recipe for the base's size (``adapters_local.training.recipes``), as on a laptop."""
     from customize.sagemaker.hyperparams import LOOP_KEYS, typed
     from customize.sagemaker.launch_plan import LaunchPlan, channel_file
 
@@ -38,20 +39,20 @@ def _trainer_settings(plan: object, hps: dict[str, str]) -> dict[str, object]:
         "out": plan.checkpoint_dir / "run",
         "device": "cpu" if plan.gpus == 0 else None,
     }
+    if "preset" in values:
+        kwargs["preset"] = str(values.pop("preset"))
     if method == "lora":
-        targets = tuple(t for t in str(values.pop("targets", "q_proj,v_proj")).split(",") if t)
-        kwargs["lora"] = LoraOptions(
-            rank=int(values.pop("rank", 8)),
-            alpha=int(values.pop("alpha", 16)),
-            dropout=float(values.pop("dropout", 0.0)),
-            targets=targets,
-        )
+        for key in ("rank", "alpha", "dropout"):
+            if key in values:
+                kwargs[key] = values.pop(key)
+        if "targets" in values:
+            kwargs["targets"] = tuple(t for t in str(values.pop("targets")).split(",") if t)
     else:
-        style = str(values.pop("style", "pfeiffer"))
-        kwargs["bottleneck"] = BottleneckOptions(
-            style="houlsby" if style == "houlsby" else "pfeiffer",
-            reduction_factor=int(values.pop("reduction_factor", 16)),
-        )
+        if "style" in values:
+            style = str(values.pop("style"))
+            kwargs["style"] = "houlsby" if style == "houlsby" else "pfeiffer"
+        if "reduction_factor" in values:
+            kwargs["reduction_factor"] = values.pop("reduction_factor")
     for key in LOOP_KEYS:
         if key in values:
             kwargs[key] = values.pop(key)
@@ -62,19 +63,18 @@ def worker() -> int:
     from adapters_local.training.checkpoint import checkpoint_dir
     from adapters_local.training.distributed import is_main_process
     from adapters_local.training.loop import train
-    from adapters_local.training.settings import TrainSettings
+    from adapters_local.training.settings import TrainRequest
     from customize.sagemaker.launch_plan import hyperparameters, plan_from_env
 
     hps = hyperparameters(os.environ)
     plan = plan_from_env(os.environ, hps)
-    kwargs = _trainer_settings(plan, hps)
-    settings = TrainSettings(**kwargs)  # type: ignore[arg-type]
-    resume = (checkpoint_dir(settings.out) / "state.pt").is_file()
+    request = TrainRequest(**_trainer_request(plan, hps))  # type: ignore[arg-type]
+    resume = (checkpoint_dir(request.out) / "state.pt").is_file()
     if resume and is_main_process():
-        print(f"strata-train resuming from {checkpoint_dir(settings.out)}", flush=True)
-    report = train(settings, resume=resume)
+        print(f"strata-train resuming from {checkpoint_dir(request.out)}", flush=True)
+    report = train(request, resume=resume)
     if is_main_process():
-        _publish(settings.out, plan.model_dir, settings, hps.get("export"))
+        _publish(request.out, plan.model_dir, request, hps.get("export"))
         print(
             f"strata-train done steps={report['steps_done']} "
             f"best_eval_loss={report['best_eval_loss']}",
@@ -85,9 +85,9 @@ def worker() -> int:
 
 def _publish(run: Path, model_dir: Path, settings: object, export_dtype: str | None) -> None:
     """The adapter and its report into SM_MODEL_DIR; the merged export too when asked for."""
-    from adapters_local.training.settings import TrainSettings
+    from adapters_local.training.settings import TrainRequest
 
-    assert isinstance(settings, TrainSettings)
+    assert isinstance(settings, TrainRequest)
     adapter = model_dir / "adapter"
     if adapter.exists():
         shutil.rmtree(adapter)

@@ -49,7 +49,7 @@ def to_hyperparameters(kwargs: dict[str, Any]) -> dict[str, str]:
             bottleneck = kwargs["bottleneck"]
             out.update(style=bottleneck.style, reduction_factor=str(bottleneck.reduction_factor))
     else:  # the CLI's TrainRequest fields: only what the user set
-        for key in ("rank", "alpha", "dropout", "style", "reduction_factor"):
+        for key in ("preset", "rank", "alpha", "dropout", "style", "reduction_factor"):
             if kwargs.get(key) is not None:
                 out[key] = str(kwargs[key])
         if kwargs.get("targets"):

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING
 
+from adapters_local.compose.spec import BASE, CompositionError, parallel_parts
 from adapters_local.serving.generation import (
     Failed,
     Finished,
@@ -138,7 +139,10 @@ class LocalProvider:
         return engine
 
     async def _ready_engine(self, target: Target) -> InferenceEngine:
-        for name in (f"local:{target.model}", str(target)):
+        parts = _adapter_parts(target.adapter)
+        names = [f"local:{target.model}", str(target)]
+        names += [f"local:{target.model}@{p}" for p in parts]
+        for name in names:
             if name in self._unavailable:
                 # The reason names files of this host: it went to the log at start, not here.
                 raise UpstreamUnavailable(f"{name} is unavailable; the gateway's log says why")
@@ -148,11 +152,12 @@ class LocalProvider:
         except Exception as exc:
             log.error("local model %r failed to load: %s", target.model, exc)
             raise UpstreamUnavailable(f"local model {target.model!r} failed to load") from exc
-        if target.adapter and target.adapter not in engine.adapter_names:
-            raise NotFound(
-                f"adapter {target.adapter!r} is not loaded on local base "
-                f"{target.model!r} (loaded: {', '.join(engine.adapter_names)})"
-            )
+        for adapter in parts:
+            if adapter not in engine.adapter_names and not (adapter == BASE and len(parts) > 1):
+                raise NotFound(
+                    f"adapter {adapter!r} is not loaded on local base "
+                    f"{target.model!r} (loaded: {', '.join(engine.adapter_names)})"
+                )
         return engine
 
     async def _events(
@@ -228,6 +233,16 @@ class LocalProvider:
             elif isinstance(event, Finished):
                 for e in tr.end_events(event, int((time.perf_counter() - started) * 1000)):
                     yield e
+
+
+def _adapter_parts(adapter: str | None) -> tuple[str, ...]:
+    """``a+b`` (an ad-hoc parallel composition) names two adapters; ``a`` one."""
+    if not adapter:
+        return ()
+    try:
+        return parallel_parts(adapter) or (adapter,)
+    except CompositionError as exc:
+        raise InvalidRequest(str(exc), param="model") from None
 
 
 def _translate(error: BaseException) -> StrataError:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from adapters_local.compose.spec import CompositionError, Stack, WeightedLora, parse_composition
 from adapters_local.data.packing import IGNORE, Example, pack, padding_fraction
 from adapters_local.data.records import DataError, read_jsonl
-from adapters_local.serving.compose import CompositionError, Stack, WeightedLora, parse_composition
 from adapters_local.serving.generation import ChatMessage
 
 
