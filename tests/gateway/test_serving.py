@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import subprocess
@@ -33,17 +34,26 @@ def guarded(tmp_path: Path, wire: BedrockWireServer, aws_credentials: None) -> I
     settings = bedrock_settings(
         tmp_path, wire, header_timeout_s=0.5, body_timeout_s=0.5, max_waiting_connections=4
     )
+    with in_thread(settings) as (_thread, port):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def in_thread(settings: Settings) -> Iterator[tuple[threading.Thread, int]]:
+    """serving.server run in a thread until the block ends; the thread has stopped after it."""
     sock = bind("127.0.0.1", 0)
     uv = server(create_app(settings), settings)
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    while not uv.started:
-        assert thread.is_alive()
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    uv.should_exit = True
-    thread.join(30)
-    sock.close()
+    try:
+        while not uv.started:
+            assert thread.is_alive()
+            time.sleep(0.02)
+        yield thread, sock.getsockname()[1]
+    finally:
+        uv.should_exit = True
+        thread.join(30)
+        sock.close()
 
 
 def closed_by_server(conn: socket.socket, within: float = 30.0) -> bool:
@@ -218,17 +228,8 @@ def test_a_server_run_in_a_thread_leaves_no_exit_timer_behind(
 ) -> None:
     """The drain's watchdog (os._exit after drain_s) outlived a stopped in-thread server and
     killed the test process 30 s later, mid-suite, with no summary."""
-    settings = bedrock_settings(tmp_path, wire)
-    sock = bind("127.0.0.1", 0)
-    uv = server(create_app(settings), settings)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not uv.started:
-        assert thread.is_alive()
-        time.sleep(0.02)
-    uv.should_exit = True
-    thread.join(30)
-    sock.close()
+    with in_thread(bedrock_settings(tmp_path, wire)) as (thread, _port):
+        pass
     assert not thread.is_alive()
     overdue = [
         t
