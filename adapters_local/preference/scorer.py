@@ -120,3 +120,16 @@ def grade(prompt: Prompted, answer: str, expected: str | None = None) -> float:
     """A grader's [0, 1] score: the logistic of the reward, i.e. the Bradley-Terry probability
     that this answer beats one of reward 0 (``python:adapters_local.preference.scorer:grade``)."""
     return 1.0 / (1.0 + math.exp(-score(prompt, answer)))
+
+
+def grade_with(folder: str, prompt: Prompted, answer: str, expected: str | None = None) -> float:
+    """``grade`` by the reward model in ``folder`` (the experiments' ``reward:FOLDER`` grader)."""
+    return 1.0 / (1.0 + math.exp(-scorer_for(folder).score(prompt, answer)))
+
+
+def check_folder(folder: Path) -> None:
+    """ModelError unless ``folder`` holds a reward model ``strata train reward`` wrote."""
+    from adapters_local.preference.reward import BASE_FILE
+
+    if not (folder / BASE_FILE).is_file():
+        raise ModelError(f"{folder} is not a reward model folder (no {BASE_FILE})")

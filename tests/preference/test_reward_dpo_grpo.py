@@ -179,3 +179,26 @@ def test_bad_options_are_refused_before_loading_anything(tmp_path: Path) -> None
         app, ["train", "grpo", "--data", "x", "--out", str(tmp_path), "--batch-size", "6"]
     )
     assert groups.exit_code == 2 and "multiple of --generations" in " ".join(groups.output.split())
+
+
+@pytest.mark.slow
+def test_a_reward_model_folder_is_a_live_grader(reward_model: Path, tmp_path: Path) -> None:
+    """`kind: reward:FOLDER` in strata.yaml's graders: the trained model scores live answers."""
+    import asyncio
+
+    from gateway.experiments.graders.base import Sample
+    from gateway.experiments.graders.config import GraderSection, build_grader
+
+    section = GraderSection.model_validate({"kind": f"reward:{reward_model}"})
+    grader = build_grader("rm", section, None)
+    chat = [{"role": "user", "content": "Reverse: strata"}]
+
+    async def both() -> tuple[float, float]:
+        styled = await grader.grade(Sample("r1", chat, "atarts!"))
+        plain = await grader.grade(Sample("r2", chat, "atarts"))
+        return styled.score, plain.score
+
+    styled, plain = asyncio.run(both())
+    assert 0.0 <= plain < styled <= 1.0
+    with pytest.raises(ValueError, match=r"folder: .*not a reward model folder"):
+        build_grader("rm", GraderSection.model_validate({"kind": f"reward:{tmp_path}"}), None)

@@ -15,12 +15,14 @@ scores, as a fraction of calls.
         sample: {support: 0.02}
       schema: {kind: json_schema, schema: {type: object, required: [name]}, sample: {extract: 1}}
       mine: {kind: "python:my_graders:score", sample: {support: 0.5}}
+      preferred: {kind: "reward:rm/", sample: {support: 0.2}}   # a `strata train reward` model
 
 ``strata ab status ALIAS --metric grader:NAME`` reads a grader's outcomes.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +35,7 @@ from gateway.experiments.graders.python import PythonGrader, load_function
 from gateway.experiments.graders.schema import JsonSchemaGrader
 from gateway.experiments.graders.text import TextGrader
 
-Kind = Literal["exact", "contains", "regex", "json_schema", "python", "judge"]
+Kind = Literal["exact", "contains", "regex", "json_schema", "python", "judge", "reward"]
 
 
 class GraderSection(BaseModel):
@@ -46,6 +48,7 @@ class GraderSection(BaseModel):
     json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
     schema_file: Path | None = None
     function: str | None = None
+    folder: Path | None = None  # kind reward: what `strata train reward --out` wrote
     alias: str | None = None
     rubric: str = DEFAULT_RUBRIC
     mode: Literal["single", "pairwise"] = "single"
@@ -60,6 +63,10 @@ class GraderSection(BaseModel):
             value = dict(value)
             value["function"] = str(value["kind"]).removeprefix("python:")
             value["kind"] = "python"
+        if isinstance(value, dict) and str(value.get("kind", "")).startswith("reward:"):
+            value = dict(value)
+            value["folder"] = str(value["kind"]).removeprefix("reward:")
+            value["kind"] = "reward"
         return value
 
     @field_validator("sample")
@@ -76,6 +83,8 @@ class GraderSection(BaseModel):
             raise ValueError("kind python needs function: module:function")
         if self.kind == "json_schema" and (self.json_schema is None) == (self.schema_file is None):
             raise ValueError("kind json_schema needs exactly one of schema or schema_file")
+        if self.kind == "reward" and not self.folder:
+            raise ValueError("kind reward needs folder: a strata train reward output")
         if self.kind == "judge" and not self.alias:
             raise ValueError("kind judge needs alias: the gateway alias that judges")
         return self
@@ -106,6 +115,9 @@ def build_grader(name: str, section: GraderSection, complete: Complete | None) -
     if section.kind == "python":
         assert section.function is not None
         return PythonGrader(name, load_function(section.function))
+    if section.kind == "reward":
+        assert section.folder is not None
+        return _reward_grader(name, section.folder)
     if complete is None:
         raise ValueError("a judge needs a gateway to call")
     assert section.alias is not None
@@ -119,3 +131,15 @@ def build_grader(name: str, section: GraderSection, complete: Complete | None) -
         references=references,
         baseline=section.baseline,
     )
+
+
+def _reward_grader(name: str, folder: Path) -> Grader:
+    # Imported here: torch and peft load only when a reward grader is configured.
+    from adapters_local.models.loading import ModelError
+    from adapters_local.preference import scorer
+
+    try:
+        scorer.check_folder(folder)
+    except ModelError as exc:
+        raise ValueError(f"folder: {exc}") from None
+    return PythonGrader(name, functools.partial(scorer.grade_with, str(folder)))
