@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -37,6 +38,23 @@ class ThrottleFirst:
         return Reply(text="zebra answer words", input_tokens=17, output_tokens=5)
 
 
+def _retrying_app(
+    tmp_path: Path, wire: BedrockWireServer, provider: TracerProvider, meters: MeterProvider
+) -> FastAPI:
+    """A gateway whose alias `chat` retries, traced by ``provider`` and metered by ``meters``."""
+    config = tmp_path / "strata.yaml"
+    config.write_text(
+        f"aliases:\n  chat:\n    targets: [bedrock:{MODEL}]\n"
+        "    retry: {max_attempts: 3, base_ms: 1, cap_ms: 2, budget_ratio: 1.0}\n"
+        f"bedrock:\n  region: us-east-1\n  endpoint_url: {wire.endpoint_url}\n"
+    )
+    settings = Settings(home=tmp_path / "home", config=config, dev_key=TEST_KEY)  # type: ignore[call-arg]
+    tracing = Tracing(
+        provider.get_tracer("test"), bedrock_address(wire.endpoint_url, "us-east-1"), meters
+    )
+    return create_app(settings, tracing=tracing)
+
+
 def test_one_retry_gives_a_call_span_and_two_attempt_spans(tmp_path: Path) -> None:
     spans = InMemorySpanExporter()
     provider = TracerProvider()
@@ -44,26 +62,18 @@ def test_one_retry_gives_a_call_span_and_two_attempt_spans(tmp_path: Path) -> No
     reader = InMemoryMetricReader()
     meters = MeterProvider(metric_readers=[reader])
     handler = ThrottleFirst()
-    with BedrockWireServer(handler) as wire:
-        config = tmp_path / "strata.yaml"
-        config.write_text(
-            f"aliases:\n  chat:\n    targets: [bedrock:{MODEL}]\n"
-            "    retry: {max_attempts: 3, base_ms: 1, cap_ms: 2, budget_ratio: 1.0}\n"
-            f"bedrock:\n  region: us-east-1\n  endpoint_url: {wire.endpoint_url}\n"
+    with (
+        BedrockWireServer(handler) as wire,
+        serve(_retrying_app(tmp_path, wire, provider, meters)) as url,
+    ):
+        response = httpx.post(
+            f"{url}/v1/chat/completions",
+            headers={
+                "Authorization": f"Bearer {TEST_KEY}",
+                "traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01",
+            },
+            json={"model": "chat", "messages": [{"role": "user", "content": PROMPT}]},
         )
-        settings = Settings(home=tmp_path / "home", config=config, dev_key=TEST_KEY)  # type: ignore[call-arg]
-        tracing = Tracing(
-            provider.get_tracer("test"), bedrock_address(wire.endpoint_url, "us-east-1"), meters
-        )
-        with serve(create_app(settings, tracing=tracing)) as url:
-            response = httpx.post(
-                f"{url}/v1/chat/completions",
-                headers={
-                    "Authorization": f"Bearer {TEST_KEY}",
-                    "traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01",
-                },
-                json={"model": "chat", "messages": [{"role": "user", "content": PROMPT}]},
-            )
     assert response.status_code == 200, response.text
     assert response.headers["x-strata-attempts"] == "2" and handler.calls == 2
     finished = spans.get_finished_spans()
@@ -135,23 +145,15 @@ def test_sampled_out_calls_make_no_spans_and_keep_their_metrics(tmp_path: Path) 
     reader = InMemoryMetricReader()
     meters = MeterProvider(metric_readers=[reader])
     handler = ThrottleFirst()
-    with BedrockWireServer(handler) as wire:
-        config = tmp_path / "strata.yaml"
-        config.write_text(
-            f"aliases:\n  chat:\n    targets: [bedrock:{MODEL}]\n"
-            "    retry: {max_attempts: 3, base_ms: 1, cap_ms: 2, budget_ratio: 1.0}\n"
-            f"bedrock:\n  region: us-east-1\n  endpoint_url: {wire.endpoint_url}\n"
+    with (
+        BedrockWireServer(handler) as wire,
+        serve(_retrying_app(tmp_path, wire, provider, meters)) as url,
+    ):
+        response = httpx.post(
+            f"{url}/v1/chat/completions",
+            headers={"Authorization": f"Bearer {TEST_KEY}"},
+            json={"model": "chat", "messages": [{"role": "user", "content": PROMPT}]},
         )
-        settings = Settings(home=tmp_path / "home", config=config, dev_key=TEST_KEY)  # type: ignore[call-arg]
-        tracing = Tracing(
-            provider.get_tracer("test"), bedrock_address(wire.endpoint_url, "us-east-1"), meters
-        )
-        with serve(create_app(settings, tracing=tracing)) as url:
-            response = httpx.post(
-                f"{url}/v1/chat/completions",
-                headers={"Authorization": f"Bearer {TEST_KEY}"},
-                json={"model": "chat", "messages": [{"role": "user", "content": PROMPT}]},
-            )
     assert response.status_code == 200, response.text
     assert response.headers["x-strata-attempts"] == "2"
     assert spans.get_finished_spans() == ()
