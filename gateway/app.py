@@ -93,7 +93,7 @@ def create_app(
                 [
                     AccountingSettle(accounting, region),
                     observability.settle,
-                    BodiesSettle(bodies),  # before graders: they release the answer text
+                    BodiesSettle(bodies),
                     graders,
                     *(settle_hooks or []),
                 ]

@@ -108,7 +108,8 @@ class GraderService:
         drawn = [n for n, f in self._by_alias.get(plan.alias, ()) if self._rng.random() < f]
         if drawn:
             call.context[SAMPLED] = drawn
-            call.outcome.answer = []
+            if call.outcome.answer is None:  # another stage (stored bodies) may want it too
+                call.outcome.answer = []
 
     async def __call__(self, call: Call, outcome: Outcome) -> None:
         if call.hints.arm is not None and outcome.variant is not None and outcome.experiment:
@@ -117,7 +118,7 @@ class GraderService:
         drawn = call.context.get(SAMPLED)
         if not drawn or outcome.answer is None:
             return
-        answer, outcome.answer = "".join(outcome.answer), None
+        answer = "".join(outcome.answer)
         if outcome.error is not None or outcome.error_class is not None:
             return  # an error or a cut stream: the error rate counts it, not a grade
         sample = Sample(
