@@ -1,16 +1,14 @@
-"""What both surfaces do around the pipeline: request ids, caller hints, response headers, and
-a streaming response that always tells the pipeline when the client is gone."""
+"""What both surfaces do around the pipeline: request ids, caller hints and response headers
+(the streaming response is ``routes/streaming.py``)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import anyio
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response
 
 from gateway.errors import InvalidRequest, StrataError
 from gateway.logs import code_location
@@ -118,30 +116,6 @@ def cache_directive(request: Request) -> str | None:
 def caller_deadline(call: Call) -> None:
     if call.hints.timeout_ms is not None:
         call.deadline = call.started + call.hints.timeout_ms / 1000
-
-
-class ClosingStream(StreamingResponse):
-    """A StreamingResponse that calls ``on_close`` when it ends in any way, shielded from the
-    cancellation a client disconnect brings, so the upstream stream is closed and the call
-    settled at once rather than when the garbage collector finds the generator."""
-
-    def __init__(
-        self,
-        content: AsyncIterator[bytes],
-        *,
-        on_close: Callable[[], Awaitable[None]],
-        media_type: str,
-        headers: dict[str, str],
-    ) -> None:
-        super().__init__(content, media_type=media_type, headers=headers)
-        self._on_close = on_close
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._on_close()
 
 
 def plain(content: bytes, headers: dict[str, str], media_type: str) -> Response:

@@ -20,7 +20,8 @@ from gateway.canonical import StreamEvent
 from gateway.errors import StrataError, UpstreamError
 from gateway.http import json_response, principal, read_body
 from gateway.pipeline.call import Call
-from gateway.routes.calls import ClosingStream, Exchange, caller_deadline, endpoint, hints
+from gateway.routes.calls import Exchange, caller_deadline, endpoint, hints
+from gateway.routes.streaming import ClosingStream
 from gateway.state import get_state
 from gateway.wire.openai_request import parse_chat_request
 from gateway.wire.openai_response import ChunkTranslator, to_chat_completion

@@ -10,7 +10,13 @@ import httpx
 import openai
 import pytest
 
-from adapters_local.serving.generation import InferenceEngine
+from adapters_local.serving.generation import (
+    Finished,
+    GenerationEvent,
+    GenerationRequest,
+    InferenceEngine,
+    TextDelta,
+)
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.gateway.harness import TEST_KEY, serve
@@ -116,6 +122,27 @@ def test_client_disconnect_cancels_generation(make_gateway) -> None:  # type: ig
         lines = r.iter_lines()
         assert next(lines).startswith("data: ")
     # The server notices the closed socket on its next write; give it a moment.
+    for _ in range(200):
+        if engine.cancelled:
+            break
+        time.sleep(0.05)
+    assert len(engine.cancelled) == 1
+
+
+def test_client_that_leaves_while_generation_is_silent_cancels_it(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    # Nothing is written after the first token for a minute, so no failed write can reveal
+    # the closed socket: only watching the connection itself notices the client is gone.
+    def script(request: GenerationRequest) -> list[GenerationEvent | float]:
+        return [TextDelta("first"), 60.0, TextDelta("never"), Finished("end_turn", 7, 2)]
+
+    url, engine = make_gateway(script)
+    with httpx.stream(
+        "POST",
+        f"{url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {TEST_KEY}"},
+        json={"model": "default", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+    ) as r:
+        assert next(r.iter_lines()).startswith("data: ")
     for _ in range(200):
         if engine.cancelled:
             break
