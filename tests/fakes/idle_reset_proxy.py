@@ -54,14 +54,21 @@ class IdleResetProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(self._upstream, timeout=5)
+            try:
+                upstream = socket.create_connection(self._upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
             upstream.settimeout(None)
             with self._lock:
                 self.connections += 1
                 self._open.update((client, upstream))
             last = [time.monotonic()]  # the last byte either way, shared by both pipes
-            threading.Thread(target=self._requests, args=(client, upstream, last)).start()
-            threading.Thread(target=self._replies, args=(upstream, client, last)).start()
+            for pipe, ends in (
+                (self._requests, (client, upstream)),
+                (self._replies, (upstream, client)),
+            ):
+                threading.Thread(target=pipe, args=(*ends, last), daemon=True).start()
 
     def _requests(self, client: socket.socket, upstream: socket.socket, last: list[float]) -> None:
         try:
