@@ -16,59 +16,33 @@ import struct
 import threading
 import time
 
+from tests.fakes.tcp_proxy import TcpProxy
 
-class IdleResetProxy:
+
+class IdleResetProxy(TcpProxy):
     def __init__(self, upstream_port: int, idle_s: float) -> None:
-        self._upstream = ("127.0.0.1", upstream_port)
+        super().__init__("127.0.0.1", upstream_port)
         self.idle_s = idle_s
         self.connections = 0
         self.resets = 0
-        self._listener = socket.socket()
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
-        self._lock = threading.Lock()
-        self._open: set[socket.socket] = set()
 
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> IdleResetProxy:
-        self._listener.listen(128)
-        threading.Thread(target=self._accept, daemon=True, name="idle-reset-proxy").start()
+        super().__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
+    def _connected(self, client: socket.socket, upstream: socket.socket) -> None:
         with self._lock:
-            conns, self._open = self._open, set()
-        for conn in conns:
-            conn.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self._upstream, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            with self._lock:
-                self.connections += 1
-                self._open.update((client, upstream))
-            last = [time.monotonic()]  # the last byte either way, shared by both pipes
-            for pipe, ends in (
-                (self._requests, (client, upstream)),
-                (self._replies, (upstream, client)),
-            ):
-                threading.Thread(target=pipe, args=(*ends, last), daemon=True).start()
+            self.connections += 1
+        last = [time.monotonic()]  # the last byte either way, shared by both pipes
+        for pipe, ends in (
+            (self._requests, (client, upstream)),
+            (self._replies, (upstream, client)),
+        ):
+            threading.Thread(target=pipe, args=(*ends, last), daemon=True).start()
 
     def _requests(self, client: socket.socket, upstream: socket.socket, last: list[float]) -> None:
         try:
