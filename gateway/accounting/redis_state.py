@@ -52,11 +52,13 @@ class RedisState:
         )
         self.client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         # The pool ``exchange`` draws from: the same bounds, but no per-read/per-write socket
-        # timeout, since one deadline covers each whole exchange.
+        # timeout (named: redis-py would default it to the connect timeout), since one
+        # deadline covers each whole exchange.
         self._exchange_pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=32,
             timeout=timeout_s,
+            socket_timeout=None,
             socket_connect_timeout=timeout_s,
             health_check_interval=5,
         )

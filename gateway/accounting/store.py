@@ -239,8 +239,7 @@ class _Translating:
         if self._dialect == "sqlite":
             marks = ", ".join("?" for _ in columns)
             self._cur.executemany(
-                f"INSERT INTO {table} ({names}) VALUES ({marks}) "
-                f"ON CONFLICT ({key}) DO NOTHING",
+                f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({key}) DO NOTHING",
                 rows,
             )
             return
