@@ -250,9 +250,10 @@ class _Translating:
         with self._cur.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+        # The first row of a repeated key wins, as with one INSERT per row (ctid: COPY order).
         self._cur.execute(
-            f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "
-            f"ON CONFLICT ({key}) DO NOTHING"
+            f"INSERT INTO {table} ({names}) SELECT DISTINCT ON ({key}) {names} FROM {staging} "
+            f"ORDER BY {key}, ctid ON CONFLICT ({key}) DO NOTHING"
         )
 
     def fetchall(self) -> list[Any]:
