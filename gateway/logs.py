@@ -7,6 +7,7 @@ import re
 import time
 import traceback
 from collections.abc import Callable
+from typing import TextIO
 
 _SECRET = re.compile(r"(sk-strata-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]+|(Bearer\s+)\S+", re.IGNORECASE)
 
@@ -42,7 +43,7 @@ def code_location(exc: BaseException) -> str:
 
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_configured: logging.StreamHandler | None = None  # type: ignore[type-arg]
+_configured: logging.StreamHandler[TextIO] | None = None
 
 
 def configure(level: str) -> None:
@@ -94,11 +95,13 @@ def direct_writer(logger: logging.Logger, level: int) -> Callable[[str], None] |
 
     def write(message: str) -> None:
         text = _stamp(time.time()) + prefix + redact(message) + handler.terminator
-        with handler.lock:  # type: ignore[union-attr]
-            try:
-                handler.stream.write(text)
-                handler.flush()
-            except (OSError, ValueError):  # a closed stream: logging, too, drops the line
-                pass
+        handler.acquire()
+        try:
+            handler.stream.write(text)
+            handler.flush()
+        except (OSError, ValueError):  # a closed stream: logging, too, drops the line
+            pass
+        finally:
+            handler.release()
 
     return write

@@ -84,7 +84,7 @@ class RedisState:
         any exception inside a send or a read), so no late reply is ever read as another's."""
         packed = b"".join([hiredis.pack_command(command) for command in commands])
         pool = self._exchange_pool
-        conn = await pool.get_connection()
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py's
         try:
             async with asyncio.timeout(self._timeout_s):
                 await conn.send_packed_command(packed)
