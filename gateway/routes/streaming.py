@@ -80,10 +80,10 @@ class ClosingStream(Response):
             try:
                 step: Step[bytes] = Step(content.__anext__())
                 if not step.done:
+                    watch.start()  # before the flush: a paused write can wait on the client
                     if batch:
                         await _flush(send, batch, step)
                         batch, size = [], 0
-                    watch.start()
                     chunk = await step
                 else:
                     chunk = step.value

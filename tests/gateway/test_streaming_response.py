@@ -137,6 +137,47 @@ async def test_the_watcher_ends_with_a_complete_response() -> None:
     assert not upstream.cancelled
 
 
+class SlowClient(Client):
+    """A client whose reading lags: the second body ``send`` waits until ``resume`` is set,
+    as uvicorn's does while its write buffer is above the high-water mark."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resume = asyncio.Event()
+        self.paused = asyncio.Event()
+
+    async def send(self, message: Message) -> None:
+        if len(self.bodies()) == 1 and message["type"] == "http.response.body":
+            self.paused.set()
+            await self.resume.wait()
+        await super().send(message)
+
+
+async def test_a_paused_write_while_the_upstream_step_waits_keeps_every_frame_in_order() -> None:
+    client, upstream = SlowClient(), Upstream(ready=3, later=2)
+    task = asyncio.create_task(response(upstream)(SCOPE, client.receive, client.send))
+    await asyncio.wait_for(client.paused.wait(), 5)
+    upstream.gate.set()  # the upstream's next frames arrive while the write is paused
+    for _ in range(5):
+        await asyncio.sleep(0)
+    client.resume.set()
+    await asyncio.wait_for(task, 5)
+    assert b"".join(client.bodies()) == b"r0;r1;r2;l0;l1;"
+    assert client.sent[-1]["more_body"] is False
+    assert upstream.closed == 1 and not upstream.cancelled
+
+
+async def test_a_client_that_leaves_during_a_paused_write_cancels_the_waiting_upstream() -> None:
+    client, upstream = SlowClient(), Upstream(ready=3, later=2)
+    task = asyncio.create_task(response(upstream)(SCOPE, client.receive, client.send))
+    await asyncio.wait_for(client.paused.wait(), 5)
+    client.leave()
+    await asyncio.wait_for(task, 5)
+    assert upstream.cancelled  # the step that waited on the upstream saw the cancellation
+    assert upstream.closed == 1
+    assert task.cancelling() == 0
+
+
 # -- Step -----------------------------------------------------------------------------------------
 
 
