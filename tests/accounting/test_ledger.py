@@ -168,3 +168,27 @@ def test_ledgers_starting_together_on_one_home_keep_their_own_segments(
             ledger.close()
     assert len(ids(db)) == 5 * 8 * 10
     assert not any(p.name for p in (tmp_path / "ledger-wal").iterdir())
+
+
+def test_an_idle_writer_sleeps_until_the_next_record(db: Database, tmp_path: Path) -> None:
+    """An idle gateway's writer thread must not wake on a timer: before, it woke every
+    ``flush_interval_s`` to find nothing (5 wake-ups a second by default), which the cold path
+    (a request now and then) paid for."""
+    ledger = Ledger(db, tmp_path, flush_interval_s=0.01)
+    ledger.start()
+    try:
+        ledger.record(record(1))
+        assert ledger.flush()
+        deadline = time.monotonic() + 30
+        while not ledger.asleep and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ledger.asleep
+        rounds = ledger.rounds
+        time.sleep(0.3)  # thirty flush intervals with nothing recorded
+        assert ledger.rounds == rounds and ledger.asleep
+        ledger.record(record(2))  # the next record wakes it, and is written
+        assert ledger.flush()
+        assert ledger.rounds > rounds
+    finally:
+        ledger.close()
+    assert ids(db) == ["req-1", "req-2"]
