@@ -192,3 +192,48 @@ def test_an_idle_writer_sleeps_until_the_next_record(db: Database, tmp_path: Pat
     finally:
         ledger.close()
     assert ids(db) == ["req-1", "req-2"]
+
+
+_CRASH_AFTER_A_BATCH = """
+import sys, time
+from pathlib import Path
+from gateway.accounting.ledger import Ledger
+from gateway.accounting.store import Database
+from tests.accounting.test_ledger import record
+home = Path(sys.argv[1])
+ledger = Ledger(Database(None, home), home, flush_interval_s=3600, batch_size=50)
+ledger.start()
+for i in range(50):  # a full batch: written at once
+    ledger.record(record(i))
+assert ledger.flush()
+for i in range(50, 80):  # these wait for the next batch, which never comes
+    ledger.record(record(i))
+print("recorded", flush=True)
+time.sleep(60)
+"""
+
+
+def test_batches_are_written_from_one_segment_and_a_crash_replays_the_rest(
+    tmp_path: Path,
+) -> None:
+    """While the database keeps up, batches are written from the open segment in place (no
+    file created, fsynced and deleted per batch, which the cold path paid for); a kill -9 then
+    leaves written and unwritten lines in it, and the replay inserts the unwritten ones."""
+    db = Database(None, tmp_path)
+    db.migrate()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CRASH_AFTER_A_BATCH, str(tmp_path)],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "recorded"
+    segments = list((tmp_path / "ledger-wal").rglob("*.jsonl"))
+    proc.kill()
+    proc.wait()
+    assert ids(db) == sorted(f"req-{i}" for i in range(50))
+    assert len(segments) == 1 and len(segments[0].read_bytes().splitlines()) == 80
+    ledger = Ledger(db, tmp_path, flush_interval_s=0.05)
+    ledger.start()
+    assert ledger.flush()
+    ledger.close()
+    assert ids(db) == sorted(f"req-{i}" for i in range(80))
+    assert db.query("SELECT COUNT(*) FROM ledger")[0][0] == 80
