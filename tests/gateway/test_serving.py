@@ -237,3 +237,30 @@ def test_a_server_run_in_a_thread_leaves_no_exit_timer_behind(
         if isinstance(t, threading.Timer) and getattr(t.function, "__name__", "") == "_overdue"
     ]
     assert overdue == []
+
+
+def test_an_idle_server_wakes_once_a_second_and_stops_when_told(
+    tmp_path: Path, wire: BedrockWireServer, aws_credentials: None
+) -> None:
+    """uvicorn's main loop woke every 0.1 s to look at should_exit (10 wake-ups a second of an
+    idle gateway, paid on the cold path); now it wakes at each whole second for the Date header,
+    and setting should_exit from another thread still stops the server (it wakes the loop)."""
+    settings = bedrock_settings(tmp_path, wire)
+    sock = bind("127.0.0.1", 0)
+    uv = server(create_app(settings), settings)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not uv.started:
+            assert thread.is_alive()
+            time.sleep(0.02)
+        before = uv.ticks
+        time.sleep(1.0)  # ten of uvicorn's ticks; at most two whole seconds begin in it
+        assert uv.ticks - before <= 2
+        answer = httpx.get(f"http://127.0.0.1:{sock.getsockname()[1]}/healthz", timeout=30)
+        assert answer.status_code == 200 and "date" in answer.headers
+    finally:
+        uv.should_exit = True
+        thread.join(30)
+        sock.close()
+    assert not thread.is_alive()
