@@ -28,9 +28,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import _procs as procs
-from bench._load import run
+from bench._load import run, wait_ready
 from bench._saturation_rows import ROWS, request
-from bench.saturation import DEV_KEY, PG_BASE, REDIS_URL, make_key, write_config
+from bench._stores import REDIS_URL, drop_run_stores, make_run_stores
+from bench.saturation import DEV_KEY, make_key, write_config
 
 SETUPS = ("default", "plain", "stages")
 
@@ -82,14 +83,8 @@ async def measure(pid: int, seconds: float) -> dict[str, object]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    import psycopg
-
     workdir = procs.make_workdir()
-    schema = "strata_idle_" + secrets.token_hex(4)
-    prefix = f"strata-bench:{secrets.token_hex(4)}:"
-    with psycopg.connect(PG_BASE, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    pg_url = f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    schema, prefix, pg_url = make_run_stores("strata_idle_")
     variants = [("new", procs.REPO)]
     if args.baseline is not None:
         variants.insert(0, ("base", args.baseline.resolve()))
@@ -125,8 +120,6 @@ async def main(args: argparse.Namespace) -> None:
                         auth = key
                     proc = procs.start_gateway(argv, env, workdir / f"{name}.log", code)
                     started.append(proc)
-                    from bench._load import wait_ready
-
                     if not await wait_ready(port, "/readyz", time.monotonic() + 180):
                         raise RuntimeError(f"{name} did not start:\n{proc.last_lines(8)}")
                     if setup != "default":
@@ -140,14 +133,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         for proc in reversed(started):
             proc.stop()
-        with psycopg.connect(PG_BASE, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL)
-        for k in client.scan_iter(prefix + "*"):
-            client.delete(k)
-        client.close()
+        drop_run_stores(schema, prefix)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -61,16 +61,24 @@ time.sleep(60)
 """
 
 
-def test_segments_of_a_killed_process_are_replayed(tmp_path: Path) -> None:
-    db = Database(None, tmp_path)
-    db.migrate()
+def killed_after(script: str, home: Path) -> list[Path]:
+    """Run ``script`` until it prints "recorded", then SIGKILL it; returns the write-ahead
+    segments it had at that moment."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CRASH, str(tmp_path)],
+        [sys.executable, "-c", script, str(home)],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "recorded"
-    proc.kill()  # SIGKILL: nothing was written to the database, nothing drained
+    segments = list((home / "ledger-wal").rglob("*.jsonl"))
+    proc.kill()
     proc.wait()
+    return segments
+
+
+def test_segments_of_a_killed_process_are_replayed(tmp_path: Path) -> None:
+    db = Database(None, tmp_path)
+    db.migrate()
+    killed_after(_CRASH, tmp_path)  # SIGKILL: nothing was written to the database, nothing drained
     assert ids(db) == []
     ledger = Ledger(db, tmp_path, flush_interval_s=0.05)
     ledger.start()
@@ -221,14 +229,7 @@ def test_batches_are_written_from_one_segment_and_a_crash_replays_the_rest(
     leaves written and unwritten lines in it, and the replay inserts the unwritten ones."""
     db = Database(None, tmp_path)
     db.migrate()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CRASH_AFTER_A_BATCH, str(tmp_path)],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "recorded"
-    segments = list((tmp_path / "ledger-wal").rglob("*.jsonl"))
-    proc.kill()
-    proc.wait()
+    segments = killed_after(_CRASH_AFTER_A_BATCH, tmp_path)
     assert ids(db) == sorted(f"req-{i}" for i in range(50))
     assert len(segments) == 1 and len(segments[0].read_bytes().splitlines()) == 80
     ledger = Ledger(db, tmp_path, flush_interval_s=0.05)
