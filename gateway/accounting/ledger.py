@@ -2,16 +2,15 @@
 
 ``record()`` appends the record as one JSON line to this process's write-ahead segment in
 ``$STRATA_HOME/ledger-wal/<process>/`` (one ``write(2)``, a few microseconds: it survives a
-``kill -9`` in the page cache) and queues it. A writer thread takes the queued records every
-``flush_interval_s`` (or ``batch_size`` records), fsyncs the segment and inserts them in one
-transaction, idempotent by request id (``ON CONFLICT DO NOTHING``). The segment stays open for
-the next batches until it reaches ``_SEGMENT_BYTES``; it is then sealed and deleted only after
-its last records are committed. While the database is unreachable, segments are sealed every
-pass, pile up and are retried with backoff, oldest first. At start, segments of processes
-that died (their folder's lock is free) are replayed; ``close()`` drains everything it can.
+``kill -9`` in the page cache) and queues it. A writer thread seals the segment every
+``flush_interval_s`` (or ``batch_size`` records), inserts its records in one transaction,
+idempotent by request id (``ON CONFLICT DO NOTHING``), and deletes the segment only after the
+commit. While the database is unreachable sealed segments pile up and are retried with backoff,
+oldest first. At start, segments of processes that died (their folder's lock is free) are
+replayed; ``close()`` drains everything it can.
 
-The writer fsyncs the segment before each batch it writes, so a power loss can cost at most
-the records since its last pass; a process crash costs nothing.
+Segments are fsynced by the writer thread when sealed, so a power loss can cost at most the
+records of the segment being written; a process crash costs nothing.
 
 The writer sleeps on a condition while there is nothing to write: an idle gateway's writer
 never wakes (``rounds`` counts its passes). The first record after a quiet spell wakes it; it
@@ -39,11 +38,6 @@ import orjson
 from gateway.accounting.store import Database, StoreUnavailable
 
 log = logging.getLogger("strata.accounting.ledger")
-
-# The open segment is sealed (a new file) past this size; below it, while the database keeps
-# up, batches are written from it in place (no file created and deleted per batch). A crash
-# then replays the segment's already written lines too: ON CONFLICT makes that a no-op.
-_SEGMENT_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -137,7 +131,6 @@ class Ledger:
         self._memory_cap = memory_cap
         self._in_memory = 0
         self._seq = 0
-        self._size = 0  # bytes in the open segment
         self._fd = -1
         self._lock_fd = -1
         self._thread: threading.Thread | None = None
@@ -148,7 +141,6 @@ class Ledger:
         line = orjson.dumps(as_row(record)) + b"\n"
         with self._lock:
             os.write(self._fd, line)
-            self._size += len(line)
             self._pending.append(record)
             count = len(self._pending)
             if count == 1:
@@ -230,47 +222,16 @@ class Ledger:
         path = self._dir / f"{self._seq:08d}.jsonl"
         return os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
 
-    def _rotate(self) -> tuple[int, int]:
-        # Under the lock: the open segment becomes sealed, a new one takes the appends.
-        old = self._fd, self._seq
-        self._fd = self._open_segment()
-        self._size = 0
-        return old
-
-    def _seal(self, old: tuple[int, int], records: list[LedgerRecord]) -> None:
-        os.fsync(old[0])
-        os.close(old[0])
-        self._queue(self._dir / f"{old[1]:08d}.jsonl", records)
-
-    def _take(self) -> list[LedgerRecord]:
-        """This pass's records, to write now; or none, when they joined the backlog (sealed
-        with their segment) behind older ones, or because the segment is full."""
+    def _seal(self) -> None:
         with self._lock:
+            if not self._pending:
+                return
+            old_fd, old_seq = self._fd, self._seq
+            self._fd = self._open_segment()
             records, self._pending = self._pending, []
-            if not records:
-                return records
-            behind = bool(self._backlog) or self._size >= _SEGMENT_BYTES
-            old = self._rotate() if behind else None
-            fd = self._fd
-        if old is not None:
-            self._seal(old, records)
-            return []
-        os.fsync(fd)
-        return records
-
-    def _write_fresh(self, records: list[LedgerRecord]) -> bool:
-        try:
-            self._insert(records)
-        except StoreUnavailable as exc:
-            self._failed(exc)
-            # Seal the segment with every record in it not yet written (later ones too).
-            with self._lock:
-                later, self._pending = self._pending, []
-                old = self._rotate()
-            self._seal(old, records + later)
-            return False
-        self.stats.written += len(records)
-        return True
+        os.fsync(old_fd)
+        os.close(old_fd)
+        self._queue(self._dir / f"{old_seq:08d}.jsonl", records)
 
     def _queue(self, path: Path, records: list[LedgerRecord]) -> None:
         if self._in_memory + len(records) > self._memory_cap:
@@ -291,9 +252,10 @@ class Ledger:
                 self._wake.wait(backoff)
                 self._wake.clear()
             self.rounds += 1
-            fresh = self._take()
-            ok = self._write_fresh(fresh) if fresh else True
-            ok = ok and self._write_backlog()
+            with self._lock:
+                fresh = bool(self._pending)
+            self._seal()
+            ok = self._write_backlog()
             quiet = ok and not fresh
             backoff = self._interval if ok else min(max(backoff * 2, 0.25), 5.0)
             if stopping and (ok or time.monotonic() > self._drain_deadline):
@@ -316,7 +278,14 @@ class Ledger:
             try:
                 self._insert(records)
             except StoreUnavailable as exc:
-                self._failed(exc)
+                self.stats.failures += 1
+                if self.stats.failures == 1 or self.stats.failures % 50 == 0:
+                    log.warning(
+                        "ledger: database unreachable, %d records buffered in %s (%s)",
+                        self.backlog,
+                        self._dir,
+                        exc,
+                    )
                 return False
             self.stats.written += len(records)
             self._backlog.popleft()
@@ -325,16 +294,6 @@ class Ledger:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         return True
-
-    def _failed(self, exc: StoreUnavailable) -> None:
-        self.stats.failures += 1
-        if self.stats.failures == 1 or self.stats.failures % 50 == 0:
-            log.warning(
-                "ledger: database unreachable, %d records buffered in %s (%s)",
-                self.backlog,
-                self._dir,
-                exc,
-            )
 
     def _insert(self, records: Iterable[LedgerRecord]) -> None:
         rows = [as_row(r) for r in records]
@@ -373,5 +332,4 @@ class Ledger:
             with contextlib.suppress(OSError):
                 folder.rmdir()
             if count:
-                # Lines already written before the crash are among them; the insert skips those.
                 log.info("ledger: replaying %d records left by %s", count, folder.name)
