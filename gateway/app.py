@@ -35,6 +35,7 @@ from gateway.providers.local import Loader, LocalProvider, default_loader
 from gateway.routes import accounting as accounting_routes
 from gateway.routes import admin, bedrock, cache, health, metrics, models, openai
 from gateway.routes import experiments as experiment_routes
+from gateway.routes.hot import HotRoutes
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
 from gateway.targets import Kind
@@ -154,6 +155,9 @@ def create_app(
         # clients never need one, so an unknown path is a plain 404.
         redirect_slashes=False,
     )
+    # Inside CatchAll (added by install, so outermost of the two): the hot routes skip the
+    # inner layers; both lists below still hold them, for the other methods on those paths.
+    app.add_middleware(HotRoutes, routes=[*openai.routes, *bedrock.routes])
     handlers.install(app)
     app.router.routes.extend(
         [
