@@ -58,11 +58,20 @@ class _Headers(dict[str, str]):
         return [self[name]]
 
 
+class _Internals(Protocol):
+    """The members of ``SigV4Auth`` used below that botocore's type stubs leave out."""
+
+    def _sign(self, key: bytes, msg: str, hex: bool = False) -> Any: ...
+
+    def _normalize_url_path(self, path: str) -> str: ...
+
+
 class _CachingSigV4(SigV4Auth):
     """``SigV4Auth`` for one set of frozen credentials, reusing the per-day signing key."""
 
     def __init__(self, credentials: ReadOnlyCredentials, service_name: str, region: str) -> None:
         super().__init__(credentials, service_name, region)
+        self._scope = (region, service_name, "aws4_request")
         self._day = ""
         self._key = b""
 
@@ -74,20 +83,23 @@ class _CachingSigV4(SigV4Auth):
         return _normalized_path(path)
 
     def signature(self, string_to_sign: str, request: AWSRequest) -> str:
+        sign = cast(_Internals, self)._sign
         day = request.context["timestamp"][0:8]
         if day != self._day:
             # The derivation as SigV4Auth.signature does it, kept for the rest of the day.
-            key = self._sign(f"AWS4{self.credentials.secret_key}".encode(), day)
-            for part in (self._region_name, self._service_name, "aws4_request"):
-                key = self._sign(key, part)
+            key = sign(f"AWS4{self.credentials.secret_key}".encode(), day)
+            for part in self._scope:
+                key = sign(key, part)
             self._day, self._key = day, key
-        signed: str = self._sign(self._key, string_to_sign, hex=True)
-        return signed
+        return str(sign(self._key, string_to_sign, hex=True))
+
+
+_PLAIN = cast(_Internals, SigV4Auth(None, SIGNING_NAME, "us-east-1"))
 
 
 @lru_cache(maxsize=512)
 def _normalized_path(path: str) -> str:
-    return SigV4Auth._normalize_url_path(cast(SigV4Auth, None), path)
+    return _PLAIN._normalize_url_path(path)
 
 
 class Signer:

@@ -413,7 +413,9 @@ async def test_one_signer_signs_each_day_with_that_days_key(
         monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, n=now, **k: n)
         ours = await signer.headers(url, "127.0.0.1:8080", b'{"messages":[]}')
         fresh = AWSRequest(
-            "POST", url, {"Host": "127.0.0.1:8080", "Content-Type": "application/json"},
+            "POST",
+            url,
+            {"Host": "127.0.0.1:8080", "Content-Type": "application/json"},
             b'{"messages":[]}',
         )
         botocore.auth.SigV4Auth(
