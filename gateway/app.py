@@ -35,7 +35,7 @@ from gateway.providers.local import Loader, LocalProvider, default_loader
 from gateway.routes import accounting as accounting_routes
 from gateway.routes import admin, bedrock, cache, health, metrics, models, openai
 from gateway.routes import experiments as experiment_routes
-from gateway.routes.hot import HotRoutes
+from gateway.routes.hot import StrataApp
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
 from gateway.targets import Kind
@@ -145,7 +145,10 @@ def create_app(
             stack.callback(thaw_startup_heap)
             yield
 
-    app = FastAPI(
+    app = StrataApp(
+        # Answered before the middleware stack; the router below holds them too, for the
+        # other methods on those paths.
+        hot=[*openai.routes, *bedrock.routes],
         title="Strata gateway",
         lifespan=lifespan,
         docs_url=None,
@@ -155,9 +158,6 @@ def create_app(
         # clients never need one, so an unknown path is a plain 404.
         redirect_slashes=False,
     )
-    # Inside CatchAll (added by install, so outermost of the two): the hot routes skip the
-    # inner layers; both lists below still hold them, for the other methods on those paths.
-    app.add_middleware(HotRoutes, routes=[*openai.routes, *bedrock.routes])
     handlers.install(app)
     app.router.routes.extend(
         [

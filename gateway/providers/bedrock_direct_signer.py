@@ -94,7 +94,8 @@ class _CachingSigV4(SigV4Auth):
         return str(sign(self._key, string_to_sign, hex=True))
 
 
-_PLAIN = cast(_Internals, SigV4Auth(None, SIGNING_NAME, "us-east-1"))
+# Only its path normalisation is used, which reads no credentials.
+_PLAIN = cast(_Internals, SigV4Auth(ReadOnlyCredentials("", "", None), SIGNING_NAME, "us-east-1"))
 
 
 @lru_cache(maxsize=512)
