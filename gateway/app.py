@@ -219,6 +219,7 @@ async def _open_providers(
         connect_timeout=settings.bedrock_connect_timeout_s,
         read_timeout=settings.bedrock_read_timeout_s,
         max_connections=settings.bedrock_max_connections,
+        keepalive=settings.bedrock_keepalive_s,
     )
     bedrock = RegionalBedrock(stack, options, transport.open)
     # Regions the config names are opened now, so the first request does not pay for it; any

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     bedrock_connect_timeout_s: float = Field(default=5.0, description="Bedrock connect timeout")
     bedrock_read_timeout_s: float = Field(default=120.0, description="Bedrock read timeout")
     bedrock_max_connections: int = Field(default=256, description="Bedrock connection pool size")
+    # Below the idle timeout of AWS endpoints and load balancers (60 s); behind a proxy that
+    # closes sooner, set it below that proxy's. A connection closed anyway is detected before
+    # reuse, or its unanswered request resent once (gateway/providers/bedrock_direct_pool.py).
+    bedrock_keepalive_s: float = Field(
+        default=12.0, gt=0, description="seconds an idle Bedrock connection is kept for reuse"
+    )
     # "direct": our lean client (botocore credentials + SigV4Auth, aiohttp, orjson), about a third
     # of aiobotocore's CPU per call (bench/README.md); "aiobotocore": the aiobotocore client.
     # "aioboto3", this transport's name before aioboto3 was dropped, is accepted as an alias.

@@ -172,7 +172,7 @@ Entry = tuple[Any, list[str], list[Any]]  # script, keys, args
 class RedisCounters:
     """Counters shared by every replica; ``admit`` raises ``SharedStateDown`` when Redis is
     away. Settle corrections are queued after the call has answered and ride along with the
-    next admission, in one pipeline before its script (so it sees them), or go out together
+    next admission, in one exchange before its script (so it sees them), or go out together
     after ``LINGER_S``: a delayed correction only keeps a reservation counted a little longer.
     Sequential calls thus make one round trip each instead of three (the admission, the
     correction, and redis-py's ``SCRIPT EXISTS`` before every pipeline of scripts).
@@ -229,43 +229,40 @@ class RedisCounters:
 
     async def _admit_with_corrections(self, keys: list[str], args: list[Any]) -> Any:
         queued, self._queued = self._queued, []
-        if not queued:
-            return await self._state.run(lambda: self._evalsha(self._admit, keys, args))
         entries: list[Entry] = [(self._settle, k, a) for k, a in queued]
         entries.append((self._admit, keys, args))
         try:
-            results = await self._state.run(lambda: self._pipeline(entries))
+            results = await self._state.run(lambda: self._scripts(entries))
         except SharedStateDown:
             self.dropped += len(queued)
             raise
         return results[-1]
 
     async def _load_scripts(self) -> None:
-        # Both at once, always: a pipeline then never finds one script known and the other not,
-        # which would run an admission before the corrections queued ahead of it.
+        # Both at once, always: an exchange then never finds one script known and the other
+        # not, which would run an admission before the corrections queued ahead of it.
         for script in (self._admit, self._settle):
             await self._state.client.script_load(script.script)
 
-    async def _evalsha(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        client = self._state.client
-        try:
-            return await client.evalsha(script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            await self._load_scripts()
-            return await client.evalsha(script.sha, len(keys), *keys, *args)
-
-    async def _pipeline(self, entries: list[Entry]) -> list[Any]:
-        """Run scripts by their sha in one non-transactional pipeline; when Redis no longer
-        knows them (restarted, flushed: every entry fails alike), they are loaded and the
-        entries that failed sent again, in order."""
+    async def _scripts(self, entries: list[Entry]) -> list[Any]:
+        """Run scripts by their sha in one exchange; when Redis no longer knows them
+        (restarted, flushed: every entry fails alike), they are loaded and the entries that
+        failed sent again, in order."""
         results: list[Any] = [None] * len(entries)
         todo = list(range(len(entries)))
         for attempt in range(2):
-            pipe = self._state.client.pipeline(transaction=False)
-            for i in todo:
-                script, keys, args = entries[i]
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await self._state.exchange(
+                [
+                    (
+                        "EVALSHA",
+                        entries[i][0].sha,
+                        len(entries[i][1]),
+                        *entries[i][1],
+                        *entries[i][2],
+                    )
+                    for i in todo
+                ]
+            )
             missing = []
             for i, reply in zip(todo, replies, strict=True):
                 if isinstance(reply, NoScriptError) and attempt == 0:
@@ -308,7 +305,7 @@ class RedisCounters:
             batch, self._queued = self._queued, []
             entries: list[Entry] = [(self._settle, k, a) for k, a in batch]
             try:
-                await self._state.run(lambda entries=entries: self._pipeline(entries))  # type: ignore[misc]
+                await self._state.run(lambda entries=entries: self._scripts(entries))  # type: ignore[misc]
             except SharedStateDown:
                 self.dropped += len(batch)
 

@@ -67,10 +67,6 @@ class LedgerRecord:
 COLUMNS = tuple(f.name for f in fields(LedgerRecord))
 # A flat tuple of the fields, in column order (dataclasses.astuple deep-copies: ~10x slower).
 as_row = operator.attrgetter(*COLUMNS)
-_INSERT = (
-    f"INSERT INTO ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
-    "ON CONFLICT (request_id) DO NOTHING"
-)
 
 
 @dataclass
@@ -270,8 +266,7 @@ class Ledger:
     def _insert(self, records: Iterable[LedgerRecord]) -> None:
         rows = [as_row(r) for r in records]
         with self._db.transaction() as cur:
-            for start in range(0, len(rows), self._batch):
-                cur.executemany(_INSERT, rows[start : start + self._batch])
+            cur.insert_new("ledger", COLUMNS, rows, "request_id")
 
     def _replay_dead(self) -> None:
         if not self._root.exists():

@@ -136,6 +136,7 @@ def builtin_rows() -> dict[str, Price]:
 class PriceTable:
     def __init__(self, overrides: Mapping[str, PriceOverride] | None = None) -> None:
         self._rows = dict(builtin_rows())
+        self._last: tuple[tuple[str, TokenUsage], Cost] | None = None
         for target, o in (overrides or {}).items():
             self._rows[target] = Price(
                 o.input_per_mtok,
@@ -156,7 +157,15 @@ class PriceTable:
         return None
 
     def cost(self, target: str, usage: TokenUsage) -> Cost:
-        return cost_of(self.lookup(target), usage)
+        # Every call is priced twice in a row, by the ledger's settle hook and then by
+        # observability's, with the same arguments: the last answer is kept for the second.
+        key = (target, usage)
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[1]
+        cost = cost_of(self.lookup(target), usage)
+        self._last = (key, cost)
+        return cost
 
     def worst_case_usd(self, target: str, input_tokens: int, output_tokens: int) -> Decimal | None:
         """The most a call may cost: every input token at the dearest input rate it could be

@@ -10,6 +10,7 @@ from typing import IO, Any
 
 import orjson
 
+from gateway.logs import direct_writer
 from gateway.observability.config import AccessLogSection
 from gateway.observability.record import CallRecord
 from gateway.pipeline.call import Call
@@ -60,7 +61,11 @@ class AccessLog(AbstractContextManager["AccessLog"]):
         if self._file is not None:
             self._file.write(line(rec) + b"\n")
         elif log.isEnabledFor(self._level):
-            log.log(self._level, "%s", line(rec).decode())
+            write = direct_writer(log, self._level)
+            if write is None:
+                log.log(self._level, "%s", line(rec).decode())
+            else:
+                write(line(rec).decode())
 
     def __exit__(self, *exc: object) -> None:
         if self._file is not None:

@@ -107,7 +107,7 @@ class Tracing:
             # neither it nor its attributes.
             yield _ignore
             return
-        parent = trace.set_span_in_context(call_span)
+        started = time.time_ns()
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": _system(target),
@@ -119,25 +119,34 @@ class Tracing:
         address = self.server_address(target)
         if address:
             attributes["server.address"] = address
-        span = self.tracer.start_span(
-            f"chat {target.model}", context=parent, kind=SpanKind.CLIENT, attributes=attributes
-        )
 
         def answered(result: object) -> None:
             if isinstance(result, ConverseResponse):
-                span.set_attribute("gen_ai.usage.input_tokens", result.usage.inputTokens)
-                span.set_attribute("gen_ai.usage.output_tokens", result.usage.outputTokens)
-                span.set_attribute("gen_ai.response.finish_reasons", [str(result.stopReason)])
-            span.set_attribute("gen_ai.response.model", target.model)
+                attributes["gen_ai.usage.input_tokens"] = result.usage.inputTokens
+                attributes["gen_ai.usage.output_tokens"] = result.usage.outputTokens
+                attributes["gen_ai.response.finish_reasons"] = [str(result.stopReason)]
+            attributes["gen_ai.response.model"] = target.model
 
+        error: str | None = None
         try:
             yield answered
         except BaseException as exc:
-            cls = error_class(exc) if isinstance(exc, StrataError) else type(exc).__name__
-            span.set_attribute("error.type", cls)
-            span.set_status(Status(StatusCode.ERROR, cls))
+            error = error_class(exc) if isinstance(exc, StrataError) else type(exc).__name__
+            attributes["error.type"] = error
             raise
         finally:
+            # The span is made once the attempt is over, its attributes all known: one pass
+            # through the SDK's attribute checks instead of one per set_attribute, each under
+            # the span's lock. Its start and end are the attempt's own.
+            span = self.tracer.start_span(
+                f"chat {target.model}",
+                context=trace.set_span_in_context(call_span),
+                kind=SpanKind.CLIENT,
+                attributes=attributes,
+                start_time=started,
+            )
+            if error is not None:
+                span.set_status(Status(StatusCode.ERROR, error))
             span.end()
 
     def settled(self, call: Call, rec: CallRecord) -> None:

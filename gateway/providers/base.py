@@ -19,6 +19,8 @@ class BedrockOptions:
     connect_timeout: float = 5.0
     read_timeout: float = 120.0
     max_connections: int = 256
+    # Seconds an idle upstream connection stays pooled for reuse (the direct transport's).
+    keepalive: float = 12.0
 
 
 class Provider(Protocol):

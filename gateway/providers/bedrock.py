@@ -41,6 +41,7 @@ class BedrockProvider:
             # One attempt per call: retries, backoff and deadlines are the pipeline's.
             retries={"mode": "standard", "total_max_attempts": 1},
             tcp_keepalive=True,
+            connector_args={"keepalive_timeout": options.keepalive},
             # Pinned in code so botocore never switches to bearer auth when
             # AWS_BEARER_TOKEN_BEDROCK is in our environment (it may hold a key for the gateway
             # itself, not for AWS). Upstream auth is the standard credential chain.

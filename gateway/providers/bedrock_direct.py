@@ -19,9 +19,11 @@ import botocore
 import orjson
 from botocore.httpsession import ProxyConfiguration, create_urllib3_context, get_cert_path
 from pydantic import ValidationError
+from yarl import URL
 
 from gateway.canonical import ConverseRequest, ConverseResponse, StreamEvent
 from gateway.errors import StrataError, UpstreamError
+from gateway.providers import bedrock_direct_pool as pool
 from gateway.providers.base import BedrockOptions
 from gateway.providers.bedrock_direct_signer import Signer
 from gateway.providers.bedrock_direct_wire import (
@@ -40,8 +42,6 @@ from gateway.wire.eventstream import EventStreamDecoder, EventStreamError
 log = logging.getLogger("strata.bedrock")
 
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
-# aiobotocore's default; idle upstream connections are dropped after this many seconds.
-_KEEPALIVE_S = 12.0
 
 
 class DirectBedrockProvider:
@@ -55,8 +55,11 @@ class DirectBedrockProvider:
         *,
         endpoint: str,
         proxy: str | None = None,
+        fresh: aiohttp.ClientSession | None = None,
     ) -> None:
         self._http = http
+        # One-shot connections for the one resend of a request a stale pooled connection lost.
+        self._fresh = fresh or http
         self._signer = signer
         self._shapes = shapes
         self._endpoint = endpoint
@@ -72,14 +75,16 @@ class DirectBedrockProvider:
         credentials = await session.get_credentials()
         shapes = load_shapes(await session.get_service_model("bedrock-runtime"))
         endpoint = endpoint_for(options.region, options.endpoint_url)
-        http = _http_session(
+        http, fresh = _http_sessions(
             endpoint,
             ca_bundle=session.get_config_variable("ca_bundle"),
             connect_timeout=options.connect_timeout,
             read_timeout=options.read_timeout,
             max_connections=options.max_connections,
+            keepalive_s=options.keepalive,
         )
         await stack.enter_async_context(http)
+        await stack.enter_async_context(fresh)
         return cls(
             http,
             Signer(credentials, options.region),
@@ -87,6 +92,7 @@ class DirectBedrockProvider:
             endpoint=endpoint,
             # HTTPS_PROXY / NO_PROXY as botocore reads them, once rather than per request.
             proxy=ProxyConfiguration().proxy_url_for(endpoint) or None,
+            fresh=fresh,
         )
 
     def ready(self) -> bool:
@@ -146,9 +152,7 @@ class DirectBedrockProvider:
             _failed(exc, "credentials")
             raise
         try:
-            response = await self._http.post(
-                wire_url, data=body, headers=headers, proxy=self._proxy
-            )
+            response = await self._post(wire_url, body, headers)
             raw = b"" if stream and response.status < 300 else await response.read()
         except _TRANSPORT_ERRORS as exc:
             raise _failed(transport_error(exc), exc) from exc
@@ -157,24 +161,53 @@ class DirectBedrockProvider:
         error = reply_error(response.status, response.headers, raw)
         raise _failed(error, f"HTTP {response.status}")
 
+    async def _post(
+        self, wire_url: URL, body: bytes, headers: dict[str, str]
+    ) -> aiohttp.ClientResponse:
+        """The POST, sent once more on a new connection when a pooled one turns out to have
+        been closed by the peer before it answered (the request was never processed)."""
+        try:
+            return await self._http.post(wire_url, data=body, headers=headers, proxy=self._proxy)
+        except _TRANSPORT_ERRORS as exc:
+            if not pool.resendable(exc):
+                raise
+            log.info(
+                "bedrock: a kept-alive connection was closed unanswered (%s); resending on "
+                "a new one",
+                type(exc).__name__,
+            )
+        return await self._fresh.post(wire_url, data=body, headers=headers, proxy=self._proxy)
 
-def _http_session(
+
+def _http_sessions(
     endpoint: str,
     *,
     ca_bundle: str | None,
     connect_timeout: float,
     read_timeout: float,
     max_connections: int,
-) -> aiohttp.ClientSession:
+    keepalive_s: float,
+) -> tuple[aiohttp.ClientSession, aiohttp.ClientSession]:
+    """The pooled session every call uses, and its one-shot twin for resends."""
     ssl_context: Any = True
     if endpoint.startswith("https:"):
         # The trust store aiobotocore would use (AWS_CA_BUNDLE / ca_bundle, else certifi).
         ssl_context = create_urllib3_context()
         ssl_context.load_verify_locations(ca_bundle or get_cert_path(True))
+    pooled = pool.PoolConnector(
+        limit=max_connections, ssl=ssl_context, keepalive_timeout=keepalive_s
+    )
+    fresh = pool.fresh_connector(limit=max_connections, ssl=ssl_context)
+    return _http_session(pooled, connect_timeout, read_timeout), _http_session(
+        fresh, connect_timeout, read_timeout
+    )
+
+
+def _http_session(
+    connector: aiohttp.BaseConnector, connect_timeout: float, read_timeout: float
+) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(
-            limit=max_connections, ssl=ssl_context, keepalive_timeout=_KEEPALIVE_S
-        ),
+        connector=connector,
         timeout=aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout),
         headers={
             "User-Agent": f"strata Botocore/{botocore.__version__}",

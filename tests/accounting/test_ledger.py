@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from gateway.accounting.ledger import Ledger, LedgerRecord
+from gateway.accounting.ledger import COLUMNS, Ledger, LedgerRecord, as_row
 from gateway.accounting.store import Database
 from tests.fakes.tcp_proxy import TcpProxy
 
@@ -168,3 +168,17 @@ def test_ledgers_starting_together_on_one_home_keep_their_own_segments(
             ledger.close()
     assert len(ids(db)) == 5 * 8 * 10
     assert not any(p.name for p in (tmp_path / "ledger-wal").iterdir())
+
+
+def test_a_batch_skips_request_ids_already_written_or_repeated(db: Database) -> None:
+    """The batch insert (COPY through a temporary table on PostgreSQL): a request id already
+    in the ledger, or twice in one batch, is written once and never fails the batch; the
+    temporary table is empty again for the next transaction."""
+    with db.transaction() as cur:
+        cur.insert_new("ledger", COLUMNS, [as_row(record(1))], "request_id")
+    batch = [record(1, output_tokens=999), record(2), record(2, output_tokens=999), record(3)]
+    for _ in range(2):  # the second time on the same connection: every id already there
+        with db.transaction() as cur:
+            cur.insert_new("ledger", COLUMNS, [as_row(r) for r in batch], "request_id")
+    assert ids(db) == ["req-1", "req-2", "req-3"]
+    assert db.query("SELECT COUNT(*) FROM ledger WHERE output_tokens = 999") == [(0,)]

@@ -13,6 +13,7 @@ from gateway.accounting.prices import (
     PriceTable,
     TokenUsage,
     builtin_rows,
+    cost_of,
     usage_from_converse,
 )
 
@@ -148,3 +149,16 @@ def test_every_row_has_a_source_and_profiles_expand() -> None:
 def test_local_targets_cost_nothing_by_default() -> None:
     cost = PriceTable().cost("local:builtin", TokenUsage(100, 100))
     assert cost.usd == 0 and cost.pricing == "local"
+
+
+def test_the_last_cost_kept_for_the_second_pricing_is_never_anothers() -> None:
+    """Each call is priced twice in a row (ledger, then observability); the table keeps its last
+    answer for that, which must be exact for the same target and usage only."""
+    table = PriceTable()
+    target = HAIKU_35
+    small, large = TokenUsage(1_000, 100), TokenUsage(2_000, 100)
+    first = table.cost(target, small)
+    assert table.cost(target, small) == first
+    assert table.cost(target, large) != first
+    assert table.cost(target, small) == first == cost_of(table.lookup(target), small)
+    assert table.cost("bedrock:no-such-model", small).pricing == "unknown"

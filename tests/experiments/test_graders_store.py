@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.accounting.ledger import _INSERT, LedgerRecord, as_row
+from gateway.accounting.ledger import COLUMNS, LedgerRecord, as_row
 from gateway.accounting.store import Database
 from gateway.experiments.graders import store
 from gateway.experiments.report import ReportOptions, report
@@ -48,7 +48,7 @@ def test_grades_replace_forced_notes_stay_out_of_the_ratio(db: Database) -> None
     rows += [record(f"t{i}", "tuned", 100 + i) for i in range(30)]
     rows += [record(f"f{i}", "tuned", 200 + i) for i in range(60)]  # forced to one arm
     with db.transaction() as cur:
-        cur.executemany(_INSERT, [as_row(r) for r in rows])
+        cur.insert_new("ledger", COLUMNS, [as_row(r) for r in rows], "request_id")
     grades = [store.GradeRow(r.request_id, "g", 0.0, "", "live", 1.0) for r in rows]
     store.write(db, grades)
     better = [

@@ -440,9 +440,11 @@ async def _send_stream(send: Send, request: FakeRequest, reply: Reply, started: 
     await send({"type": "http.response.body", "body": tail})
 
 
-def _uvicorn_config(app: BedrockWireApp) -> uvicorn.Config:
+def _uvicorn_config(app: BedrockWireApp, keep_alive_s: int = 5) -> uvicorn.Config:
+    # keep_alive_s: idle kept-alive connections are closed after it, as servers do (uvicorn's 5 s).
     return uvicorn.Config(
         app,
+        timeout_keep_alive=keep_alive_s,
         lifespan="off",
         ws="none",
         log_config=None,
@@ -465,9 +467,12 @@ class BedrockWireServer:
     Assign ``handler`` to re-script it between calls; ``calls`` lists every valid request.
     """
 
-    def __init__(self, handler: Handler = echo_handler, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, handler: Handler = echo_handler, *, host: str = "127.0.0.1", keep_alive_s: int = 5
+    ) -> None:
         self._app = BedrockWireApp(handler)
         self.host = host
+        self.keep_alive_s = keep_alive_s
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -509,7 +514,7 @@ class BedrockWireServer:
     def start(self) -> None:
         sock = _bind(self.host, 0)
         self.port = sock.getsockname()[1]
-        server = uvicorn.Server(_uvicorn_config(self._app))
+        server = uvicorn.Server(_uvicorn_config(self._app, self.keep_alive_s))
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="bedrock-wire", daemon=True
         )

@@ -1,5 +1,6 @@
 """A 32-way load of openai SDK streams, raw SSE streams and plain SDK calls, run in a thread
-until told to stop; every request's outcome is kept, to check that a drain cut none."""
+until told to stop (and held, and released, on the way if need be); every request's outcome is
+kept, to check that a drain cut none."""
 
 from __future__ import annotations
 
@@ -30,8 +31,10 @@ class DrainLoad:
     def __init__(self, url: str, expected_text: str, concurrency: int = 32) -> None:
         self.url, self.expected, self.concurrency = url, expected_text, concurrency
         self.outcomes: list[Outcome] = []
-        self.started = 0  # requests begun; final once stop() has returned
+        self.started = 0  # requests begun; final once stop() or hold() has returned
         self._stopped = False
+        self._held = False
+        self._running: dict[int, tuple[str, float]] = {}  # begun, not ended: kind, start
         self._lock = threading.Lock()  # a stop check and its start counted as one step
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
@@ -43,12 +46,32 @@ class DrainLoad:
         with self._lock:
             self._stopped = True
 
-    def _begin(self) -> bool:
+    def hold(self) -> None:
+        """No request starts after this returns until ``release()`` (those running go on)."""
         with self._lock:
-            if self._stopped:
-                return False
-            self.started += 1
-            return True
+            self._held = True
+
+    def release(self) -> None:
+        with self._lock:
+            self._held = False
+
+    def running(self) -> list[tuple[str, float]]:
+        """The requests begun and not yet ended: their kind and ``Outcome.started``."""
+        with self._lock:
+            return list(self._running.values())
+
+    async def _begin(self, kind: str) -> tuple[int, float] | None:
+        """A new request's number and start, once the load is not held; None once stopped."""
+        while True:
+            with self._lock:
+                if self._stopped:
+                    return None
+                if not self._held:
+                    self.started += 1
+                    began = time.monotonic()
+                    self._running[self.started] = (kind, began)
+                    return self.started, began
+            await asyncio.sleep(0.005)
 
     def join(self, timeout_s: float = 120) -> None:
         self._thread.join(timeout_s)
@@ -74,16 +97,17 @@ class DrainLoad:
         call = {"sdk_stream": self._sdk_stream, "raw_stream": self._raw_stream}.get(
             kind, self._sdk_plain
         )
-        while self._begin():
-            started = time.monotonic()
+        while (begun := await self._begin(kind)) is not None:
+            number, started = begun
             try:
                 request_id, complete = await call(sdk, http)
                 error = ""
             except Exception as exc:  # a cut stream or a refused call: recorded, asserted on
                 request_id, complete, error = None, False, f"{type(exc).__name__}: {exc}"
-            self.outcomes.append(
-                Outcome(kind, started, time.monotonic(), request_id, complete, error)
-            )
+            outcome = Outcome(kind, started, time.monotonic(), request_id, complete, error)
+            with self._lock:
+                del self._running[number]
+                self.outcomes.append(outcome)
 
     def _messages(self) -> list[openai.types.chat.ChatCompletionMessageParam]:
         return [{"role": "user", "content": "tell me a story"}]

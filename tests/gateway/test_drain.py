@@ -22,17 +22,28 @@ from gateway.accounting.store import Database
 from tests.accounting.conftest import REDIS_URL, redis_namespace
 from tests.accounting.gateways import ADMIN_KEY, GatewayProcess, chat, write_config
 from tests.fakes.bedrock_wire import BedrockWireServer, FakeRequest, Reply
-from tests.gateway.drain_load import DrainLoad
+from tests.gateway.drain_load import KINDS, DrainLoad
 
 WORDS = 16
 TEXT = "".join(f"w{i} " for i in range(WORDS)).rstrip()
 DRAIN_S = 60.0
+PLAIN_S, FIRST_EVENT_S, EVENT_INTERVAL_S = 0.8, 0.2, 0.05
+# The least time a call of each kind takes from its start: the fake holds it that long after it
+# arrives, and it arrives after it started. A call started less than this before the signal was
+# still running at the signal.
+SHORTEST_S = {
+    "sdk_plain": PLAIN_S,
+    "sdk_stream": FIRST_EVENT_S + WORDS * EVENT_INTERVAL_S,
+    "raw_stream": FIRST_EVENT_S + WORDS * EVENT_INTERVAL_S,
+}
+SIGNAL_MARGIN_S = 0.2  # left to the signal to reach the gateway while they still run
 
 
 def _slow(request: FakeRequest) -> Reply:
     # A stream: 0.2 s to the first event, then one word every 50 ms (about 1 s in all); a plain
-    # call: 0.8 s. Long enough that every one of the 32 is still running at the signal.
-    return Reply(text=TEXT, latency_s=0.2 if request.stream else 0.8, event_interval_s=0.05)
+    # call: 0.8 s. Long enough that most of the 32 are still running at the signal.
+    latency_s = FIRST_EVENT_S if request.stream else PLAIN_S
+    return Reply(text=TEXT, latency_s=latency_s, event_interval_s=EVENT_INTERVAL_S)
 
 
 @pytest.fixture
@@ -89,15 +100,30 @@ def test_sigterm_under_load_cuts_nothing(
         while load.answered < 64:
             assert time.monotonic() < deadline, f"no load: {load.outcomes[-3:]}"
             time.sleep(0.05)
-        load.stop()
-        # Every request begun has reached the gateway (and the fake, which holds it 0.2-0.8 s
-        # before answering): none is still in the client, which may lag on a loaded machine.
-        while len(wire.calls) < load.started:
-            assert time.monotonic() < deadline, f"{len(wire.calls)} of {load.started} arrived"
-            time.sleep(0.005)
+        while True:
+            load.hold()
+            # Every request begun has reached the gateway (and the fake, which holds it 0.2-0.8 s
+            # before answering): none is still in the client, which may lag on a loaded machine.
+            while len(wire.calls) < load.started:
+                assert time.monotonic() < deadline, f"{len(wire.calls)} of {load.started} arrived"
+                time.sleep(0.005)
+            signalled = time.monotonic()
+            # Signal only while a call of each kind is sure to be running; plain calls, the
+            # shortest, may all have ended while the last ones begun reached the fake: then
+            # let the load run on and look again.
+            sure = {
+                kind
+                for kind, started in load.running()
+                if signalled - started < SHORTEST_S[kind] - SIGNAL_MARGIN_S
+            }
+            if sure == set(KINDS):
+                break
+            assert time.monotonic() < deadline, f"never all kinds in flight at once: {sure}"
+            load.release()
+            time.sleep(0.05)
         assert gateway.proc is not None
-        signalled = time.monotonic()
         gateway.proc.send_signal(signal.SIGTERM)
+        load.stop()
         code = gateway.proc.wait(timeout=DRAIN_S + 60)
         exited = time.monotonic()
         load.join()
