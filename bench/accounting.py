@@ -39,6 +39,7 @@ from bench import _figures as fig
 from bench import _procs as procs
 from bench._load import run
 from bench._scenarios import MODEL_ID, Scenario, check_answer, converse_scenarios, openai_scenarios
+from bench._stores import drop_run_stores
 
 DEV_KEY = "sk-strata-bench-0123456789abcdef"
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
@@ -200,14 +201,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         for proc in reversed(started):
             proc.stop()
-        with psycopg.connect(PG_BASE, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL)
-        for k in client.scan_iter(prefix + "*"):
-            client.delete(k)
-        client.close()
+        drop_run_stores(schema, prefix)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

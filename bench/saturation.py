@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -55,10 +54,9 @@ from bench import _procs as procs
 from bench._load import LOOPBACK, Samples, run, run_client, wait_ready
 from bench._saturation_rows import ROWS, Row, request
 from bench._scenarios import MODEL_ID, check_answer
+from bench._stores import REDIS_URL, drop_run_stores, make_run_stores
 
 DEV_KEY = "sk-strata-bench-0123456789abcdef"
-PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 GC_PROBE = Path(__file__).resolve().parent / "_gcprobe"
 NO_HIREDIS_BASE = [False]  # --baseline-without-hiredis
 
@@ -238,14 +236,9 @@ def make_key(pg_url: str, workdir: Path) -> str:
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    import psycopg
-
     workdir = procs.make_workdir()
-    schema = "strata_sat_" + secrets.token_hex(4)
-    prefix = args.redis_prefix = f"strata-bench:{secrets.token_hex(4)}:"
-    with psycopg.connect(PG_BASE, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    pg_url = f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    schema, prefix, pg_url = make_run_stores("strata_sat_")
+    args.redis_prefix = prefix
     started: list[procs.Proc] = []
     variants = [("new", procs.REPO)]
     if args.baseline is not None:
@@ -293,14 +286,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         for proc in reversed(started):
             proc.stop()
-        with psycopg.connect(PG_BASE, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL)
-        for k in client.scan_iter(prefix + "*"):
-            client.delete(k)
-        client.close()
+        drop_run_stores(schema, prefix)
         if not args.keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
         else:

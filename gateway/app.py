@@ -35,6 +35,7 @@ from gateway.providers.local import Loader, LocalProvider, default_loader
 from gateway.routes import accounting as accounting_routes
 from gateway.routes import admin, bedrock, cache, health, metrics, models, openai
 from gateway.routes import experiments as experiment_routes
+from gateway.routes.hot import StrataApp
 from gateway.settings import Settings, get_settings
 from gateway.state import GatewayState
 from gateway.targets import Kind
@@ -144,7 +145,10 @@ def create_app(
             stack.callback(thaw_startup_heap)
             yield
 
-    app = FastAPI(
+    app = StrataApp(
+        # Answered before the middleware stack; the router below holds them too, for the
+        # other methods on those paths.
+        hot=[*openai.routes, *bedrock.routes],
         title="Strata gateway",
         lifespan=lifespan,
         docs_url=None,

@@ -28,6 +28,10 @@ log = logging.getLogger("strata.drain")
 # How long idle keep-alive connections may still deliver a request sent before the signal.
 IDLE_GRACE_S = 0.5
 _POLL_S = 0.05
+# uvicorn's main loop wakes every 0.1 s to see ``should_exit`` and, every tenth time, refresh
+# the Date header: 10 wake-ups a second of an idle gateway. This one wakes at each whole second
+# (the Date header's resolution) and at once when ``should_exit`` is set.
+_TICK_S = 1.0
 
 
 class DrainingServer(uvicorn.Server):
@@ -49,6 +53,35 @@ class DrainingServer(uvicorn.Server):
         self.parent_pid = parent_pid
         self._deadline: float | None = None
         self._watchdog: threading.Timer | None = None
+        self.ticks = 0
+
+    # Set from signal handlers, from on_tick and by embedders (tests run a server in a thread):
+    # setting it wakes the main loop, which no longer polls it ten times a second.
+    @property
+    def should_exit(self) -> bool:
+        return bool(self.__dict__.get("_should_exit", False))
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        self.__dict__["_should_exit"] = value
+        wake: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = self.__dict__.get("_wake")
+        if value and wake is not None:
+            loop, event = wake
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(event.set)
+
+    async def main_loop(self) -> None:
+        event = asyncio.Event()
+        self.__dict__["_wake"] = (asyncio.get_running_loop(), event)
+        try:
+            # uvicorn's on_tick refreshes the Date header when the counter is a multiple of 10.
+            while not await self.on_tick(0):
+                self.ticks += 1
+                delay = _TICK_S - time.time() % _TICK_S + 0.001
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), delay)
+        finally:
+            self.__dict__["_wake"] = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

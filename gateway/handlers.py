@@ -52,7 +52,8 @@ def error_response(path: str, exc: StrataError) -> Response:
     return json_response(body, exc.status, headers)
 
 
-async def _strata(request: Request, exc: Exception) -> Response:
+async def strata_error(request: Request, exc: Exception) -> Response:
+    """The response for one of our errors (also called by ``gateway.routes.hot``)."""
     assert isinstance(exc, StrataError)
     if exc.status >= 500:
         log.warning(
@@ -135,7 +136,7 @@ async def _store(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     from gateway.accounting.store import StoreUnavailable
 
-    app.add_exception_handler(StrataError, _strata)
+    app.add_exception_handler(StrataError, strata_error)
     app.add_exception_handler(StoreUnavailable, _store)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)

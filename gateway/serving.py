@@ -13,6 +13,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from gateway.conn_guard import ConnectionGuard
 from gateway.drain import Drain
 from gateway.drain_server import DrainingServer
+from gateway.one_write import one_write
 from gateway.settings import Settings
 
 log = logging.getLogger("strata.serve")
@@ -42,7 +43,8 @@ def server(app: FastAPI, settings: Settings, parent_pid: int | None = None) -> D
         log_config=None,
         access_log=False,
         loop="auto",
-        http=guard.protocol(AutoHTTPProtocol),
+        # Outermost, so the guard too sees (and closes) the transport that holds heads.
+        http=one_write(guard.protocol(AutoHTTPProtocol)),
         lifespan="on",
         timeout_keep_alive=5,
     )

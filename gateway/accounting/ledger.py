@@ -11,6 +11,11 @@ replayed; ``close()`` drains everything it can.
 
 Segments are fsynced by the writer thread when sealed, so a power loss can cost at most the
 records of the segment being written; a process crash costs nothing.
+
+The writer sleeps on a condition while there is nothing to write: an idle gateway's writer
+never wakes (``rounds`` counts its passes). The first record after a quiet spell wakes it; it
+then waits ``flush_interval_s`` so that the records of that interval go in one batch, and keeps
+that pace until an interval passes with no record.
 """
 
 from __future__ import annotations
@@ -109,8 +114,11 @@ class Ledger:
         self._batch = batch_size
         self.stats = LedgerStats()
         self._lock = threading.Lock()  # guards the open segment and its pending records
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # a full batch, a flush or close: write now
+        self._work = threading.Condition(self._lock)  # the first record after a quiet spell
         self._stop = threading.Event()
+        self.rounds = 0  # the writer's passes (each one a wake-up of its thread)
+        self.asleep = False  # the writer waits for a record, with no timer
         self._pending: list[LedgerRecord] = []
         # Sealed segments not yet committed: (file, its records or None once spilled, count).
         # Past ``memory_cap`` buffered records (a long outage), newer segments are kept on disk
@@ -130,7 +138,10 @@ class Ledger:
         with self._lock:
             os.write(self._fd, line)
             self._pending.append(record)
-            full = len(self._pending) >= self._batch
+            count = len(self._pending)
+            if count == 1:
+                self._work.notify()  # a no-op unless the writer sleeps for want of work
+            full = count >= self._batch
         self.stats.recorded += 1
         if full:
             self._wake.set()
@@ -157,6 +168,8 @@ class Ledger:
             return
         self._drain_deadline = time.monotonic() + timeout_s
         self._stop.set()
+        with self._lock:
+            self._work.notify()
         self._wake.set()
         self._thread.join(timeout=timeout_s + 5)
         self._thread = None
@@ -226,18 +239,33 @@ class Ledger:
     def _run(self) -> None:
         self._replay_dead()
         backoff = self._interval
+        quiet = False  # the last pass found nothing new and nothing left to retry
         while True:
             stopping = self._stop.is_set()
             if not stopping:
+                if quiet:
+                    self._sleep_until_work()
                 self._wake.wait(backoff)
                 self._wake.clear()
+            self.rounds += 1
+            with self._lock:
+                fresh = bool(self._pending)
             self._seal()
             ok = self._write_backlog()
+            quiet = ok and not fresh
             backoff = self._interval if ok else min(max(backoff * 2, 0.25), 5.0)
             if stopping and (ok or time.monotonic() > self._drain_deadline):
                 return
             if stopping:
                 time.sleep(0.1)
+
+    def _sleep_until_work(self) -> None:
+        # Without a timeout: record() notifies on the first record, close() on stop.
+        with self._lock:
+            while not self._pending and not self._stop.is_set():
+                self.asleep = True
+                self._work.wait()
+            self.asleep = False
 
     def _write_backlog(self) -> bool:
         while self._backlog:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 
 from gateway.accounting.store import Database, StoreUnavailable
 from gateway.experiments import store
@@ -102,8 +103,9 @@ class LiveExperiments:
             self.reloads += 1
             return True
 
-    async def run(self) -> None:
-        """Poll the revision until cancelled; a database outage keeps the last snapshot."""
+    async def run(self, after: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Poll the revision until cancelled; a database outage keeps the last snapshot.
+        ``after`` runs after every poll (the ramps' check: one timer wakes the loop for both)."""
         while True:
             await asyncio.sleep(self.refresh_s)
             try:
@@ -111,3 +113,5 @@ class LiveExperiments:
             except StoreUnavailable as exc:
                 self.errors += 1
                 log.warning("experiments: keeping the last snapshot (%s)", exc)
+            if after is not None:
+                await after()

@@ -53,10 +53,9 @@ class Experiments:
         live = LiveExperiments(db, refresh_s, frozenset(r.name for r in seeds))
         await asyncio.to_thread(live.reload, True)
         self = cls(db, live, check_target, lineage)
-        poller = asyncio.ensure_future(live.run())
+        # One task polls the revision and then checks the ramps, every refresh_s.
+        poller = asyncio.ensure_future(live.run(after=self.check_ramps))
         stack.callback(poller.cancel)
-        ramps = asyncio.ensure_future(self.run_ramps(refresh_s))
-        stack.callback(ramps.cancel)
         return self
 
     # -- reads ---------------------------------------------------------------------------------
@@ -169,18 +168,17 @@ class Experiments:
         event = Event(decision.kind, actor, decision.reason, decision.evidence)
         return await self.change(record, decision.changes, event)
 
-    async def run_ramps(self, tick_s: float) -> None:
-        """Advance or roll back every ramping experiment, until cancelled. Every replica runs
-        this; a step is a compare-and-set on the version, so only one replica takes it."""
-        while True:
-            await asyncio.sleep(tick_s)
-            for record in self.live.records():
-                if not record.ramping:
-                    continue
-                try:
-                    await self._tick(record)
-                except Exception:  # one experiment's trouble must not stop the others' ramps
-                    log.exception("experiment %r: ramp check failed; retrying", record.name)
+    async def check_ramps(self) -> None:
+        """Advance or roll back every ramping experiment (the poller runs this after each
+        revision check). Every replica runs it; a step is a compare-and-set on the version, so
+        only one replica takes it."""
+        for record in self.live.records():
+            if not record.ramping:
+                continue
+            try:
+                await self._tick(record)
+            except Exception:  # one experiment's trouble must not stop the others' ramps
+                log.exception("experiment %r: ramp check failed; retrying", record.name)
 
     async def _tick(self, record: ExperimentRecord) -> None:
         decision = await asyncio.to_thread(decide.ramp_tick, self.db, record, time.time())

@@ -19,14 +19,8 @@ from gateway.canonical import StreamEvent
 from gateway.errors import StrataError
 from gateway.http import principal, read_body
 from gateway.pipeline.call import Call
-from gateway.routes.calls import (
-    ClosingStream,
-    Exchange,
-    caller_deadline,
-    endpoint,
-    hints,
-    plain,
-)
+from gateway.routes.calls import Exchange, caller_deadline, endpoint, hints, plain
+from gateway.routes.streaming import ClosingStream
 from gateway.state import get_state
 from gateway.wire.bedrock import dump_response, frame_error, frame_event, parse_converse
 from gateway.wire.parse import load_json

@@ -1,16 +1,14 @@
-"""What both surfaces do around the pipeline: request ids, caller hints, response headers, and
-a streaming response that always tells the pipeline when the client is gone."""
+"""What both surfaces do around the pipeline: request ids, caller hints and response headers
+(the streaming response is ``routes/streaming.py``)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import anyio
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response
 
 from gateway.errors import InvalidRequest, StrataError
 from gateway.logs import code_location
@@ -79,10 +77,35 @@ def endpoint(surface: Surface, handler: Endpoint) -> Callable[[Request], Awaitab
     return run
 
 
+_HINT_HEADERS = frozenset(
+    {
+        TIMEOUT_HEADER.encode(),
+        b"x-strata-user",
+        b"x-strata-cache",
+        b"cache-control",
+        b"traceparent",
+        b"tracestate",
+        b"x-strata-arm",
+    }
+)
+
+
 def hints(request: Request, user: str | None = None) -> Hints:
     """``x-strata-user`` (else the OpenAI ``user`` field), ``x-strata-timeout-ms``,
-    ``x-strata-cache``, ``x-strata-arm`` (admin keys: the experiment arm to use)."""
-    raw = request.headers.get(TIMEOUT_HEADER)
+    ``x-strata-cache`` / ``Cache-Control``, ``traceparent`` / ``tracestate``, ``x-strata-arm``
+    (admin keys: the experiment arm to use)."""
+    # One pass over the raw headers (names are lower-case in ASGI) instead of a scan of the
+    # whole list per header asked for: this ran a dozen scans per request.
+    found: dict[bytes, list[str]] = {}
+    for name, value in request.scope["headers"]:
+        if name in _HINT_HEADERS:
+            found.setdefault(name, []).append(value.decode("latin-1"))
+
+    def first(name: bytes) -> str | None:
+        values = found.get(name)
+        return values[0] if values else None
+
+    raw = first(TIMEOUT_HEADER.encode())
     timeout_ms = None
     if raw is not None:
         if not raw.strip().isdigit() or not 1 <= int(raw) <= _MAX_TIMEOUT_MS:
@@ -93,22 +116,25 @@ def hints(request: Request, user: str | None = None) -> Hints:
             )
         timeout_ms = int(raw)
     return Hints(
-        user=request.headers.get("x-strata-user") or user,
+        user=first(b"x-strata-user") or user,
         timeout_ms=timeout_ms,
-        cache=cache_directive(request),
-        traceparent=request.headers.get("traceparent"),
-        tracestate=request.headers.get("tracestate"),
-        arm=request.headers.get("x-strata-arm"),
+        cache=_cache_directive(
+            [*found.get(b"x-strata-cache", ()), *found.get(b"cache-control", ())]
+        ),
+        traceparent=first(b"traceparent"),
+        tracestate=first(b"tracestate"),
+        arm=first(b"x-strata-arm"),
     )
 
 
-def cache_directive(request: Request) -> str | None:
+def _cache_directive(values: list[str]) -> str | None:
     """``no-store`` or ``no-cache`` from ``x-strata-cache`` or ``Cache-Control`` (no-store wins:
     it is the stricter one); other directives are ignored."""
+    if not values:
+        return None
     words: set[str] = set()
-    for name in ("x-strata-cache", "cache-control"):
-        for value in request.headers.getlist(name):
-            words.update(part.split("=", 1)[0].strip().lower() for part in value.split(","))
+    for value in values:
+        words.update(part.split("=", 1)[0].strip().lower() for part in value.split(","))
     for directive in ("no-store", "no-cache"):
         if directive in words:
             return directive
@@ -118,30 +144,6 @@ def cache_directive(request: Request) -> str | None:
 def caller_deadline(call: Call) -> None:
     if call.hints.timeout_ms is not None:
         call.deadline = call.started + call.hints.timeout_ms / 1000
-
-
-class ClosingStream(StreamingResponse):
-    """A StreamingResponse that calls ``on_close`` when it ends in any way, shielded from the
-    cancellation a client disconnect brings, so the upstream stream is closed and the call
-    settled at once rather than when the garbage collector finds the generator."""
-
-    def __init__(
-        self,
-        content: AsyncIterator[bytes],
-        *,
-        on_close: Callable[[], Awaitable[None]],
-        media_type: str,
-        headers: dict[str, str],
-    ) -> None:
-        super().__init__(content, media_type=media_type, headers=headers)
-        self._on_close = on_close
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._on_close()
 
 
 def plain(content: bytes, headers: dict[str, str], media_type: str) -> Response:

@@ -7,8 +7,8 @@ OpenAI JSON or SSE.
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 
 import orjson
@@ -20,7 +20,8 @@ from gateway.canonical import StreamEvent
 from gateway.errors import StrataError, UpstreamError
 from gateway.http import json_response, principal, read_body
 from gateway.pipeline.call import Call
-from gateway.routes.calls import ClosingStream, Exchange, caller_deadline, endpoint, hints
+from gateway.routes.calls import Exchange, caller_deadline, endpoint, hints
+from gateway.routes.streaming import ClosingStream
 from gateway.state import get_state
 from gateway.wire.openai_request import parse_chat_request
 from gateway.wire.openai_response import ChunkTranslator, to_chat_completion
@@ -52,7 +53,8 @@ async def chat_completions(request: Request, exchange: Exchange) -> Response:
     )
     caller_deadline(call)
     exchange.call = call
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    # 32 random hex digits, as uuid4().hex gave, without building a UUID per request.
+    completion_id = f"chatcmpl-{os.urandom(16).hex()}"
     created = int(time.time())
     if not chat.stream:
         response = await state.pipeline.converse(call)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from types import MappingProxyType
 from zlib import crc32
 
 CONTENT_TYPE = "application/vnd.amazon.eventstream"
@@ -32,6 +33,7 @@ MAX_PAYLOAD_LENGTH = 24 * 1024 * 1024
 _PRELUDE_LENGTH = 12
 _OVERHEAD = _PRELUDE_LENGTH + 4
 _LENGTHS = struct.Struct("!II")
+_PRELUDE = struct.Struct("!III")
 _U32 = struct.Struct("!I")
 _U16 = struct.Struct("!H")
 _INTS = {
@@ -51,9 +53,10 @@ class EventStreamError(ValueError):
     """A frame is corrupt or malformed: a CRC mismatch, a bad length or a bad header."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
-    """One decoded frame."""
+    """One decoded frame. (Not frozen: a frozen dataclass's ``__init__`` costs twice as much,
+    and one runs for every event of every stream.)"""
 
     headers: Mapping[str, HeaderValue]
     payload: bytes
@@ -100,8 +103,10 @@ def _frame(header_bytes: bytes, payload: bytes) -> bytes:
     if len(payload) > MAX_PAYLOAD_LENGTH:
         raise ValueError(f"event-stream payload exceeds {MAX_PAYLOAD_LENGTH} bytes")
     lengths = _LENGTHS.pack(_OVERHEAD + len(header_bytes) + len(payload), len(header_bytes))
-    body = b"".join((lengths, _U32.pack(crc32(lengths)), header_bytes, payload))
-    return body + _U32.pack(crc32(body))
+    prelude = lengths + _U32.pack(crc32(lengths))
+    # The message CRC runs on from the prelude's over the rest: the frame is joined once.
+    crc = crc32(payload, crc32(header_bytes, crc32(prelude)))
+    return b"".join((prelude, header_bytes, payload, _U32.pack(crc)))
 
 
 def encode_message(headers: Mapping[str, str], payload: bytes) -> bytes:
@@ -119,7 +124,12 @@ _JSON_EXCEPTION_TAIL = _string_header(":content-type", "application/json") + _st
 
 def encode_event(event_type: str, payload: bytes) -> bytes:
     """Encode an event frame (``:message-type`` event) carrying a JSON payload."""
-    return _frame(_string_header(":event-type", event_type) + _JSON_EVENT_TAIL, payload)
+    return _frame(_event_headers(event_type), payload)
+
+
+@lru_cache(maxsize=64)
+def _event_headers(event_type: str) -> bytes:
+    return _string_header(":event-type", event_type) + _JSON_EVENT_TAIL
 
 
 def encode_exception(exception_type: str, message: str) -> bytes:
@@ -182,6 +192,21 @@ def _check_crc(part: str, expected: int, actual: int) -> None:
         )
 
 
+# Bedrock repeats a few header blocks (event type, content type, message type) in every frame
+# of every stream: each distinct block is decoded once, into a read-only mapping that all the
+# messages with it share. Bounded, against a peer whose blocks all differ.
+_HEADERS: dict[bytes, Mapping[str, HeaderValue]] = {}
+_HEADER_BLOCKS = 256
+
+
+def _remember(raw: bytes) -> Mapping[str, HeaderValue]:
+    headers = MappingProxyType(_decode_headers(raw))
+    if len(_HEADERS) >= _HEADER_BLOCKS:
+        _HEADERS.clear()
+    _HEADERS[raw] = headers
+    return headers
+
+
 class EventStreamDecoder:
     """Incremental decoder: feed it bytes as they arrive, get back the complete frames.
 
@@ -191,6 +216,7 @@ class EventStreamDecoder:
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        self._needed = 0  # bytes the buffered frame needs before it can be decoded
 
     @property
     def buffered(self) -> int:
@@ -199,31 +225,48 @@ class EventStreamDecoder:
 
     def feed(self, data: bytes) -> list[Message]:
         buffer = self._buffer
-        buffer += data
+        if buffer:
+            # A frame spread over reads is collected here and copied out once it is whole.
+            buffer += data
+            if len(buffer) < self._needed:
+                return []
+            data = bytes(buffer)
+            buffer.clear()
         messages: list[Message] = []
-        pos = 0
-        while len(buffer) - pos >= _PRELUDE_LENGTH:
-            total, headers_len = _LENGTHS.unpack_from(buffer, pos)
-            (prelude_crc,) = _U32.unpack_from(buffer, pos + 8)
-            _check_crc("prelude", prelude_crc, crc32(buffer[pos : pos + 8]))
-            payload_len = total - headers_len - _OVERHEAD
-            if headers_len > MAX_HEADERS_LENGTH:
-                raise EventStreamError(f"headers length {headers_len} exceeds {MAX_HEADERS_LENGTH}")
-            if payload_len < 0 or payload_len > MAX_PAYLOAD_LENGTH:
-                raise EventStreamError(
-                    f"invalid frame lengths: total {total}, headers {headers_len}"
-                )
-            if len(buffer) - pos < total:
-                break
-            body_end = pos + total - 4
-            (message_crc,) = _U32.unpack_from(buffer, body_end)
-            _check_crc("message", message_crc, crc32(buffer[pos:body_end]))
-            headers_end = pos + _PRELUDE_LENGTH + headers_len
-            headers = _decode_headers(bytes(buffer[pos + _PRELUDE_LENGTH : headers_end]))
-            messages.append(Message(headers, bytes(buffer[headers_end:body_end])))
-            pos += total
-        if pos:
-            del buffer[:pos]
+        pos, end = 0, len(data)
+        self._needed = _PRELUDE_LENGTH  # until the next frame's prelude says its length
+        try:
+            while end - pos >= _PRELUDE_LENGTH:
+                total, headers_len, prelude_crc = _PRELUDE.unpack_from(data, pos)
+                _check_crc("prelude", prelude_crc, crc32(data[pos : pos + 8]))
+                payload_len = total - headers_len - _OVERHEAD
+                if headers_len > MAX_HEADERS_LENGTH:
+                    raise EventStreamError(
+                        f"headers length {headers_len} exceeds {MAX_HEADERS_LENGTH}"
+                    )
+                if payload_len < 0 or payload_len > MAX_PAYLOAD_LENGTH:
+                    raise EventStreamError(
+                        f"invalid frame lengths: total {total}, headers {headers_len}"
+                    )
+                if end - pos < total:
+                    self._needed = total
+                    break
+                body_end = pos + total - 4
+                (message_crc,) = _U32.unpack_from(data, body_end)
+                _check_crc("message", message_crc, crc32(memoryview(data)[pos:body_end]))
+                headers_end = pos + _PRELUDE_LENGTH + headers_len
+                raw = data[pos + _PRELUDE_LENGTH : headers_end]
+                headers = _HEADERS.get(raw)
+                if headers is None:
+                    headers = _remember(raw)
+                messages.append(Message(headers, data[headers_end:body_end]))
+                pos += total
+        except EventStreamError:
+            self._needed = 0
+            buffer += memoryview(data)[pos:]
+            raise
+        if pos < end:
+            buffer += memoryview(data)[pos:]
         return messages
 
     def finish(self) -> None:

@@ -10,8 +10,9 @@ schemas, ``additionalModelRequestFields``) are free-form and not walked.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sized
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
@@ -41,10 +42,114 @@ def converse_input() -> StructureShape:
 def check_converse(body: dict[str, Any]) -> None:
     """Raise InvalidRequest (with ``param``) where ``body`` breaks the Converse input shape.
     ``body`` has ``modelId`` removed and its blobs decoded to bytes."""
-    shape = converse_input()
-    members = {k: v for k, v in shape.members.items() if k != "modelId"}
-    _structure(body, shape, members, "")
+    if not _compiled_converse()(body):
+        # Only a body that breaks a rule walks the shapes again, to name the rule and path.
+        shape = converse_input()
+        _structure(body, shape, _body_members(shape), "")
     _conversation_rules(body)
+
+
+def _body_members(shape: StructureShape) -> dict[str, Shape]:
+    return {k: v for k, v in shape.members.items() if k != "modelId"}
+
+
+Check = Callable[[Any], bool]
+
+
+@lru_cache(maxsize=1)
+def _compiled_converse() -> Check:
+    """The same rules as ``_check``, compiled once into closures that only say yes or no: the
+    hot path builds no path strings and looks nothing up in the shapes."""
+    shape = converse_input()
+    return _compile_structure(shape, _body_members(shape), {})
+
+
+def _compile(shape: Shape, seen: dict[str, Check]) -> Check:
+    if isinstance(shape, StructureShape):
+        if shape.is_document_type:
+            return _anything
+        return _compile_structure(shape, shape.members, seen)
+    if isinstance(shape, ListShape | MapShape):
+        low, high = _bounds(shape)
+        if isinstance(shape, ListShape):
+            item = _compile(shape.member, seen)
+            return lambda v: isinstance(v, list) and low <= len(v) <= high and all(map(item, v))
+        value = _compile(shape.value, seen)
+        return lambda v: (
+            isinstance(v, dict) and low <= len(v) <= high and all(map(value, v.values()))
+        )
+    return _compile_scalar(shape)
+
+
+def _compile_structure(
+    shape: StructureShape, members: dict[str, Shape], seen: dict[str, Check]
+) -> Check:
+    if shape.name in seen:  # a recursive shape (documents nest): the closure is in the making
+        return lambda v: seen[shape.name](v)
+    checks: dict[str, Check] = {}
+    required = tuple(name for name in shape.required_members if name in members)
+    union = bool(shape.metadata.get("union"))
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, dict):
+            return False
+        for name in required:
+            if value.get(name) is None:
+                return False
+        present = 0
+        for key, item in value.items():
+            member = checks.get(key)
+            if member is None:
+                return False  # not a known field
+            if item is not None:
+                present += 1
+                if not member(item):
+                    return False
+        return not union or present == 1
+
+    seen[shape.name] = check
+    for name, member in members.items():
+        checks[name] = _compile(member, seen)
+    return check
+
+
+def _compile_scalar(shape: Shape) -> Check:
+    types = _JSON_TYPES.get(shape.type_name)
+    if types is None:
+        return _anything
+    low, high = _bounds(shape)
+    if shape.type_name in ("string", "blob"):
+        enum = tuple(getattr(shape, "enum", None) or ())
+
+        def sized(v: Any) -> bool:
+            if not isinstance(v, types):
+                return False
+            return low <= len(cast(Sized, v)) <= high and (not enum or v in enum)
+
+        return sized
+    if shape.type_name == "boolean":
+        return lambda v: isinstance(v, bool)
+
+    def number(v: Any) -> bool:
+        # bool is an int in Python; botocore refuses it for numbers, and so do we. NaN fails
+        # the comparisons; infinities are refused whatever the bounds.
+        if not isinstance(v, types) or isinstance(v, bool):
+            return False
+        return low <= cast(float, v) <= high and v not in (_INF, -_INF)
+
+    return number
+
+
+_INF = float("inf")
+
+
+def _bounds(shape: Shape) -> tuple[float, float]:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    return (-_INF if low is None else low), (_INF if high is None else high)
+
+
+def _anything(value: Any) -> bool:
+    return True
 
 
 def _fail(path: str, constraint: str) -> InvalidRequest:

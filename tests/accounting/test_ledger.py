@@ -61,16 +61,24 @@ time.sleep(60)
 """
 
 
-def test_segments_of_a_killed_process_are_replayed(tmp_path: Path) -> None:
-    db = Database(None, tmp_path)
-    db.migrate()
+def killed_after(script: str, home: Path) -> list[Path]:
+    """Run ``script`` until it prints "recorded", then SIGKILL it; returns the write-ahead
+    segments it had at that moment."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CRASH, str(tmp_path)],
+        [sys.executable, "-c", script, str(home)],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "recorded"
-    proc.kill()  # SIGKILL: nothing was written to the database, nothing drained
+    segments = list((home / "ledger-wal").rglob("*.jsonl"))
+    proc.kill()
     proc.wait()
+    return segments
+
+
+def test_segments_of_a_killed_process_are_replayed(tmp_path: Path) -> None:
+    db = Database(None, tmp_path)
+    db.migrate()
+    killed_after(_CRASH, tmp_path)  # SIGKILL: nothing was written to the database, nothing drained
     assert ids(db) == []
     ledger = Ledger(db, tmp_path, flush_interval_s=0.05)
     ledger.start()
@@ -182,3 +190,27 @@ def test_a_batch_skips_request_ids_already_written_or_repeated(db: Database) -> 
             cur.insert_new("ledger", COLUMNS, [as_row(r) for r in batch], "request_id")
     assert ids(db) == ["req-1", "req-2", "req-3"]
     assert db.query("SELECT COUNT(*) FROM ledger WHERE output_tokens = 999") == [(0,)]
+
+
+def test_an_idle_writer_sleeps_until_the_next_record(db: Database, tmp_path: Path) -> None:
+    """An idle gateway's writer thread must not wake on a timer: before, it woke every
+    ``flush_interval_s`` to find nothing (5 wake-ups a second by default), which the cold path
+    (a request now and then) paid for."""
+    ledger = Ledger(db, tmp_path, flush_interval_s=0.01)
+    ledger.start()
+    try:
+        ledger.record(record(1))
+        assert ledger.flush()
+        deadline = time.monotonic() + 30
+        while not ledger.asleep and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ledger.asleep
+        rounds = ledger.rounds
+        time.sleep(0.3)  # thirty flush intervals with nothing recorded
+        assert ledger.rounds == rounds and ledger.asleep
+        ledger.record(record(2))  # the next record wakes it, and is written
+        assert ledger.flush()
+        assert ledger.rounds > rounds
+    finally:
+        ledger.close()
+    assert ids(db) == ["req-1", "req-2"]

@@ -39,3 +39,16 @@ def test_pipeline_cost_bench_runs(capsys: pytest.CaptureFixture[str]) -> None:
     main(["--calls", "50"])
     out = capsys.readouterr().out
     assert "provider alone:" in out and "through the pipeline:" in out
+
+
+def test_pacing_bench_reads_both_processes_at_every_rate() -> None:
+    argv = [sys.executable, "-m", "bench.pacing", "--rates", "0,100", "--requests", "10"]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    through, direct = done.stdout.split("the fake called directly")
+    rows = [line.split() for line in through.splitlines() if line.split()[:1] in (["b2b"], ["100"])]
+    assert [r[0] for r in rows] == ["b2b", "100"]
+    for r in rows:  # rate, p50, gateway ms, x, fake ms, x: both processes did measurable work
+        assert float(r[2]) > 0 and float(r[4]) > 0
+    assert rows[0][3] == rows[0][5] == "1.00"  # back to back is each column's reference
+    assert [line.split()[0] for line in direct.splitlines()[2:4]] == ["b2b", "100"]

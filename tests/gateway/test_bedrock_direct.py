@@ -398,6 +398,33 @@ async def test_signature_equals_boto3s(
     assert "20261128/us-east-1/bedrock/aws4_request" in ours["Authorization"]
 
 
+async def test_one_signer_signs_each_day_with_that_days_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The signer keeps the derived signing key per day: the second day's signature must come
+    from the second day's key, and each must be what a fresh SigV4Auth computes."""
+    signer = Signer(AioCredentials("AKIDEXAMPLE", "secret-example"), "us-east-1")
+    url, _ = operation_url("http://127.0.0.1:8080", BEDROCK_MODEL, "converse")
+    for now in (
+        datetime.datetime(2026, 11, 28, 23, 59, 59),
+        datetime.datetime(2026, 11, 28, 23, 59, 59),
+        datetime.datetime(2026, 11, 29, 0, 0, 1),
+    ):
+        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, n=now, **k: n)
+        ours = await signer.headers(url, "127.0.0.1:8080", b'{"messages":[]}')
+        fresh = AWSRequest(
+            "POST",
+            url,
+            {"Host": "127.0.0.1:8080", "Content-Type": "application/json"},
+            b'{"messages":[]}',
+        )
+        botocore.auth.SigV4Auth(
+            ReadOnlyCredentials("AKIDEXAMPLE", "secret-example", None), SIGNING_NAME, "us-east-1"
+        ).add_auth(fresh)
+        assert ours["Authorization"] == fresh.headers["Authorization"], now
+        assert now.strftime("%Y%m%d") in ours["Authorization"]
+
+
 @asynccontextmanager
 async def recorder() -> AsyncIterator[tuple[str, list[web.Request | Any]]]:
     """A loopback endpoint keeping each request exactly as it arrived (raw path, headers,

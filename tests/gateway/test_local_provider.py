@@ -10,7 +10,13 @@ import httpx
 import openai
 import pytest
 
-from adapters_local.serving.generation import InferenceEngine
+from adapters_local.serving.generation import (
+    Finished,
+    GenerationEvent,
+    GenerationRequest,
+    InferenceEngine,
+    TextDelta,
+)
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.gateway.harness import TEST_KEY, serve
@@ -105,22 +111,39 @@ def test_unknown_adapter_is_404(make_gateway) -> None:  # type: ignore[no-untype
         )
 
 
-def test_client_disconnect_cancels_generation(make_gateway) -> None:  # type: ignore[no-untyped-def]
-    url, engine = make_gateway(text_script(*["tok"] * 200, pause=0.02))
+def _leave_after_the_first_chunk(url: str) -> None:
     with httpx.stream(
         "POST",
         f"{url}/v1/chat/completions",
         headers={"Authorization": f"Bearer {TEST_KEY}"},
         json={"model": "default", "stream": True, "messages": [{"role": "user", "content": "x"}]},
     ) as r:
-        lines = r.iter_lines()
-        assert next(lines).startswith("data: ")
-    # The server notices the closed socket on its next write; give it a moment.
-    for _ in range(200):
+        assert next(r.iter_lines()).startswith("data: ")
+
+
+def _wait_cancelled(engine: ScriptedEngine) -> list[GenerationRequest]:
+    for _ in range(200):  # the server notices within moments; give it up to 10 s
         if engine.cancelled:
             break
         time.sleep(0.05)
-    assert len(engine.cancelled) == 1
+    return engine.cancelled
+
+
+def test_client_disconnect_cancels_generation(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    url, engine = make_gateway(text_script(*["tok"] * 200, pause=0.02))
+    _leave_after_the_first_chunk(url)
+    assert len(_wait_cancelled(engine)) == 1
+
+
+def test_client_that_leaves_while_generation_is_silent_cancels_it(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    # Nothing is written after the first token for a minute, so no failed write can reveal
+    # the closed socket: only watching the connection itself notices the client is gone.
+    def script(request: GenerationRequest) -> list[GenerationEvent | float]:
+        return [TextDelta("first"), 60.0, TextDelta("never"), Finished("end_turn", 7, 2)]
+
+    url, engine = make_gateway(script)
+    _leave_after_the_first_chunk(url)
+    assert len(_wait_cancelled(engine)) == 1
 
 
 def test_image_content_is_refused_for_local(make_gateway) -> None:  # type: ignore[no-untyped-def]

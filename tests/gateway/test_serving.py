@@ -18,6 +18,7 @@ import pytest
 
 from customize.variants.store import Variant, VariantStore
 from gateway.app import create_app
+from gateway.drain_server import DrainingServer
 from gateway.serving import bind, server
 from gateway.settings import Settings
 from tests.fakes.bedrock_wire import BedrockWireServer
@@ -39,8 +40,9 @@ def guarded(tmp_path: Path, wire: BedrockWireServer, aws_credentials: None) -> I
 
 
 @contextlib.contextmanager
-def in_thread(settings: Settings) -> Iterator[tuple[threading.Thread, int]]:
-    """serving.server run in a thread until the block ends; the thread has stopped after it."""
+def running(settings: Settings) -> Iterator[tuple[DrainingServer, threading.Thread, int]]:
+    """serving.server run in a thread until the block ends (``should_exit`` set from this
+    thread, as embedders do); the thread has stopped after it."""
     sock = bind("127.0.0.1", 0)
     uv = server(create_app(settings), settings)
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -49,11 +51,17 @@ def in_thread(settings: Settings) -> Iterator[tuple[threading.Thread, int]]:
         while not uv.started:
             assert thread.is_alive()
             time.sleep(0.02)
-        yield thread, sock.getsockname()[1]
+        yield uv, thread, sock.getsockname()[1]
     finally:
         uv.should_exit = True
         thread.join(30)
         sock.close()
+
+
+@contextlib.contextmanager
+def in_thread(settings: Settings) -> Iterator[tuple[threading.Thread, int]]:
+    with running(settings) as (_uv, thread, port):
+        yield thread, port
 
 
 def closed_by_server(conn: socket.socket, within: float = 30.0) -> bool:
@@ -196,6 +204,7 @@ import sys
 from pathlib import Path
 from starlette.testclient import TestClient
 from gateway.app import create_app
+from gateway.drain_server import DrainingServer
 from gateway.settings import Settings
 config = Path(sys.argv[1])
 config.write_text("aliases:\\n  haiku: bedrock:anthropic.claude-3-haiku-20240307-v1:0\\n")
@@ -237,3 +246,18 @@ def test_a_server_run_in_a_thread_leaves_no_exit_timer_behind(
         if isinstance(t, threading.Timer) and getattr(t.function, "__name__", "") == "_overdue"
     ]
     assert overdue == []
+
+
+def test_an_idle_server_wakes_once_a_second_and_stops_when_told(
+    tmp_path: Path, wire: BedrockWireServer, aws_credentials: None
+) -> None:
+    """uvicorn's main loop woke every 0.1 s to look at should_exit (10 wake-ups a second of an
+    idle gateway, paid on the cold path); now it wakes at each whole second for the Date header,
+    and setting should_exit from another thread still stops the server (it wakes the loop)."""
+    with running(bedrock_settings(tmp_path, wire)) as (uv, thread, port):
+        before = uv.ticks
+        time.sleep(1.0)  # ten of uvicorn's ticks; at most two whole seconds begin in it
+        assert uv.ticks - before <= 2
+        answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30)
+        assert answer.status_code == 200 and "date" in answer.headers
+    assert not thread.is_alive()

@@ -190,3 +190,28 @@ def test_client_that_goes_away_mid_stream_settles_once(
     assert outcome.error_class == "client_disconnected"
     assert outcome.usage_partial and outcome.usage is not None
     assert len("w0 w1 w2 w3 ") <= outcome.output_chars < len("".join(words))
+
+
+@pytest.mark.parametrize("surface", ["bedrock", "openai"])
+def test_client_that_leaves_while_the_upstream_is_silent_settles_at_once(
+    url: str, wire: BedrockWireServer, settled: Settled, surface: str
+) -> None:
+    # The upstream sends its first event, then nothing for a minute: no write to the gone
+    # client can fail meanwhile, so only watching the connection notices it left.
+    wire.handler = lambda r: Reply(chunks=["w0 ", "w1 "], event_interval_s=60.0)
+    if surface == "bedrock":
+        path, body = "/model/chain/converse-stream", converse_body("hi")
+    else:
+        path, body = (
+            "/v1/chat/completions",
+            {"model": "chain", "messages": MESSAGES, "stream": True},
+        )
+    with httpx.stream("POST", f"{url}{path}", json=body, headers=AUTH) as r:
+        assert r.status_code == 200
+        next(r.iter_raw())  # the first event's bytes, then hang up
+    events = settled.wait(1, timeout_s=20)
+    assert len(events) == 1
+    (_, outcome) = events[0]
+    assert outcome.error_class == "client_disconnected"
+    assert outcome.output_chars == 0
+    assert outcome.usage_partial

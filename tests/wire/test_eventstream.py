@@ -268,3 +268,47 @@ def test_botocore_raises_our_exception_frames() -> None:
         "Code": "throttlingException",
         "Message": "Too many tokens",
     }
+
+
+def test_header_blocks_shared_between_messages_are_read_only_and_stay_right() -> None:
+    # More distinct header blocks than the decoder keeps decoded, fed twice: each message
+    # still gets its own event type, and no message can change another's headers.
+    stream = b"".join(encode_event(f"event{i}", b"{}") for i in range(600)) * 2
+    messages = decode_all(stream)
+    assert [m.event_type for m in messages] == [f"event{i}" for i in range(600)] * 2
+    with pytest.raises(TypeError):
+        messages[0].headers[":event-type"] = "changed"  # type: ignore[index]
+
+
+def test_a_frame_split_across_reads_is_decoded_once_whole() -> None:
+    frames = [encode_event("contentBlockDelta", b'{"i":%d}' % i) for i in range(3)]
+    stream = b"".join(frames)
+    cut = len(frames[0]) + 5  # inside the second frame
+    decoder = EventStreamDecoder()
+    first = decoder.feed(stream[:cut])
+    assert [m.payload for m in first] == [b'{"i":0}']
+    assert decoder.buffered == 5
+    assert decoder.feed(stream[cut : cut + 3]) == []
+    rest = decoder.feed(stream[cut + 3 :])
+    assert [m.payload for m in rest] == [b'{"i":1}', b'{"i":2}']
+    decoder.finish()
+
+
+def test_after_a_corrupt_frame_more_input_raises_again() -> None:
+    frame = bytearray(encode_event("metadata", b"{}"))
+    frame[-1] ^= 1
+    decoder = EventStreamDecoder()
+    with pytest.raises(EventStreamError):
+        decoder.feed(bytes(frame))
+    with pytest.raises(EventStreamError):
+        decoder.feed(encode_event("metadata", b"{}"))
+
+
+def test_a_small_frame_after_a_large_split_one_is_not_held_back() -> None:
+    big = encode_event("contentBlockDelta", b'{"text":"' + b"x" * 500 + b'"}')
+    small = encode_event("messageStop", b"{}")
+    decoder = EventStreamDecoder()
+    assert decoder.feed(big[:-1]) == []
+    assert [m.event_type for m in decoder.feed(big[-1:] + small[:5])] == ["contentBlockDelta"]
+    assert [m.event_type for m in decoder.feed(small[5:])] == ["messageStop"]
+    decoder.finish()

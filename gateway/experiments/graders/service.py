@@ -73,6 +73,7 @@ class GraderService:
         self.write_errors = 0
         self._grades: list[store.GradeRow] = []
         self._forced: list[store.ForcedRow] = []
+        self._unwritten = asyncio.Event()  # grades or notes wait for _flush_every
         self._tasks: list[asyncio.Task[None]] = []
         self._busy = 0
         self._by_alias: dict[str, list[tuple[str, float]]] = {}
@@ -115,6 +116,7 @@ class GraderService:
         if call.hints.arm is not None and outcome.variant is not None and outcome.experiment:
             row = store.ForcedRow(call.request_id, outcome.experiment, outcome.variant, time.time())
             self._forced.append(row)
+            self._unwritten.set()
         drawn = call.context.get(SAMPLED)
         if not drawn or outcome.answer is None:
             return
@@ -175,11 +177,17 @@ class GraderService:
         self._grades.append(
             store.GradeRow(sample.request_id, name, grade.score, grade.detail, "live", time.time())
         )
+        self._unwritten.set()
 
     async def _flush_every(self) -> None:
+        # Woken by the first unwritten row, not by a timer: an idle gateway's loop stays asleep.
         while True:
-            await asyncio.sleep(_FLUSH_S)
+            await self._unwritten.wait()
+            await asyncio.sleep(_FLUSH_S)  # what the next moments grade goes in the same write
+            self._unwritten.clear()
             await self.flush()
+            if self._grades or self._forced:  # the write failed: they were kept, retry
+                self._unwritten.set()
 
     async def flush(self) -> None:
         """Write the grades and forced-arm notes made so far (a report reads them next)."""
