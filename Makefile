@@ -27,5 +27,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check $(PACKAGES) tests bench
 	$(VENV)/bin/mypy
 
+# Two worker processes (pytest-xdist), each test file on one of them (--dist loadfile: a file's
+# module fixtures, such as a trained model or a gateway, are built once). Many tests wait on
+# subprocesses, timers and sockets, so the two overlap well on two cores. Files are handed out
+# in collection order, which tests/conftest.py starts with the slow (training) files; xdist's
+# own order (most tests first) left those to the end. `make test TEST_WORKERS=0`: one process.
+TEST_WORKERS ?= 2
 test: lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder

@@ -12,6 +12,30 @@ import pytest
 from gateway.settings import get_settings
 
 
+def cpu_share() -> int:
+    """The cores one test process may use: all of them, or its share under pytest-xdist."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Two xdist workers training at once with torch's default (a thread per core each) would
+    # oversubscribe the cores; torch reads this when it is first imported, in here and in the
+    # subprocesses the tests start.
+    if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+        os.environ.setdefault("OMP_NUM_THREADS", str(cpu_share()))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the files that train a model (``slow``) go first: `--dist loadfile`
+    hands files out in this order, so the longest ones no longer start last and keep one worker
+    busy after the other has finished. A single process keeps the collection order."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: file order kept otherwise
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 from adapters_local.data.tasks import NEW_TASKS, Item, make_items, to_jsonl_record, words_of
+from tests.conftest import cpu_share
 
 TRAIN_ITEMS = 2500
 EVAL_ITEMS = 100
@@ -50,9 +53,28 @@ def _torch_threads() -> Iterator[None]:
     import torch
 
     previous = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(min(2, cpu_share()))
     yield
     torch.set_num_threads(previous)
+
+
+def built_once(
+    factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Trained]
+) -> Trained:
+    """``build(folder)`` once per test session, even when pytest-xdist runs it in several worker
+    processes: the first to get here trains into a folder under the session's shared temp root,
+    the others wait on its lock and read the same folder. Tests treat it as read-only."""
+    root = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # every worker's basetemp is a child of the session's
+    folder, done = root / f"shared-{name}", root / f"shared-{name}.json"
+    with FileLock(str(root / f"shared-{name}.lock")):
+        if not done.exists():
+            folder.mkdir()
+            trained = build(folder)
+            done.write_text(json.dumps({"report": trained.report, "output": trained.output}))
+    saved = json.loads(done.read_text())
+    return Trained(folder, saved["report"], saved["output"])
 
 
 @pytest.fixture(scope="session")
@@ -86,14 +108,18 @@ def _train_lora(data: TaskData, out: Path) -> Trained:
 
 @pytest.fixture(scope="session")
 def lora_rot13(task_data: dict[str, TaskData], tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    return _train_lora(task_data["rot13"], tmp_path_factory.mktemp("lora-rot13"))
+    return built_once(
+        tmp_path_factory, "lora-rot13", lambda out: _train_lora(task_data["rot13"], out)
+    )
 
 
 @pytest.fixture(scope="session")
 def lora_shift1(
     task_data: dict[str, TaskData], tmp_path_factory: pytest.TempPathFactory
 ) -> Trained:
-    return _train_lora(task_data["shift1"], tmp_path_factory.mktemp("lora-shift1"))
+    return built_once(
+        tmp_path_factory, "lora-shift1", lambda out: _train_lora(task_data["shift1"], out)
+    )
 
 
 def train_bottleneck(data: TaskData, out: Path, style: str) -> Trained:
@@ -123,4 +149,8 @@ def train_bottleneck(data: TaskData, out: Path, style: str) -> Trained:
 def bottleneck_houlsby(
     task_data: dict[str, TaskData], tmp_path_factory: pytest.TempPathFactory
 ) -> Trained:
-    return train_bottleneck(task_data["shift1"], tmp_path_factory.mktemp("bn-houlsby"), "houlsby")
+    return built_once(
+        tmp_path_factory,
+        "bn-houlsby",
+        lambda out: train_bottleneck(task_data["shift1"], out, "houlsby"),
+    )

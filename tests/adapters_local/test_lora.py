@@ -113,7 +113,10 @@ def test_cli_trains_from_claude_style_messages(tmp_path: Path) -> None:
     assert [s for s, _ in report["eval_loss_curve"]] == [2, 3]
 
 
-def test_cli_reports_bad_data_in_one_line(tmp_path: Path) -> None:
+def test_cli_reports_bad_data_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A terminal wide enough for the path: rich wraps at 80 columns, inside the file name
+    # when the temp folder is deep (pytest-xdist adds popen-gwN/ to it).
+    monkeypatch.setenv("COLUMNS", "200")
     data = tmp_path / "bad.jsonl"
     data.write_text('{"prompt": "only"}\n')
     result = CliRunner().invoke(
