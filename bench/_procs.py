@@ -51,6 +51,18 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def tree_tasks(pid: int) -> list[Path]:
+    """The ``/proc/<pid>/task/<tid>`` folder of every thread of ``pid`` and its descendants
+    (a process that ends while we look is skipped)."""
+    found: list[Path] = []
+    for proc in descendants(pid):
+        try:
+            found += Path(f"/proc/{proc}/task").iterdir()
+        except OSError:
+            continue
+    return found
+
+
 def rss_mib(pid: int, field: str = "VmRSS") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):

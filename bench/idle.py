@@ -40,28 +40,23 @@ def threads(pid: int) -> dict[str, tuple[float, int]]:
     """Per thread (``comm/tid``) across the process tree: (CPU seconds, voluntary context
     switches)."""
     out: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
-    for proc in procs.descendants(pid):
+    for task in procs.tree_tasks(pid):
         try:
-            tasks = list(Path(f"/proc/{proc}/task").iterdir())
+            stat = (task / "stat").read_text()
+            status = (task / "status").read_text()
         except OSError:
             continue
-        for task in tasks:
-            try:
-                stat = (task / "stat").read_text()
-                status = (task / "status").read_text()
-            except OSError:
-                continue
-            name = f"{stat[stat.index('(') + 1 : stat.rindex(')')]}/{task.name}"
-            fields = stat[stat.rindex(")") + 2 :].split()
-            cpu = (int(fields[11]) + int(fields[12])) * procs._TICK_S
-            switches = next(
-                int(line.split()[1])
-                for line in status.splitlines()
-                if line.startswith("voluntary_ctxt_switches")
-            )
-            entry = out[name]
-            entry[0] += cpu
-            entry[1] += switches
+        name = f"{stat[stat.index('(') + 1 : stat.rindex(')')]}/{task.name}"
+        fields = stat[stat.rindex(")") + 2 :].split()
+        cpu = (int(fields[11]) + int(fields[12])) * procs._TICK_S
+        switches = next(
+            int(line.split()[1])
+            for line in status.splitlines()
+            if line.startswith("voluntary_ctxt_switches")
+        )
+        entry = out[name]
+        entry[0] += cpu
+        entry[1] += switches
     return {k: (v[0], int(v[1])) for k, v in out.items()}
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-from pathlib import Path
 from typing import Any
 
 from bench import _procs as procs
@@ -38,16 +37,11 @@ def cpu_ns(pid: int) -> int:
     """On-CPU nanoseconds of every thread of ``pid`` and its descendants (schedstat's first
     field: finer than the clock ticks of ``/proc/<pid>/stat``)."""
     total = 0
-    for proc in procs.descendants(pid):
+    for task in procs.tree_tasks(pid):
         try:
-            tasks = list(Path(f"/proc/{proc}/task").iterdir())
-        except OSError:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
             continue
-        for task in tasks:
-            try:
-                total += int((task / "schedstat").read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                continue
     return total
 
 
