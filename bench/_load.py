@@ -62,6 +62,10 @@ class Samples:
 
     first_byte: list[float] = field(default_factory=list)
     total: list[float] = field(default_factory=list)
+    # Each request's start, in seconds from the run's start, and its connection's index: where
+    # in a run the slow ones fall (bench.saturation --timeline).
+    start: list[float] = field(default_factory=list)
+    conn: list[int] = field(default_factory=list)
     wall_s: float = 0.0
     errors: int = 0
     first_error: str = ""
@@ -162,6 +166,7 @@ async def run(
     timeout_s: float = 30.0,
     raw_for: Callable[[int], bytes] | None = None,
     rate_per_s: float | None = None,
+    prime: bool = True,
 ) -> Samples:
     """Send ``call`` ``requests`` times over ``concurrency`` connections, each one request at a
     time; a non-200 answer, a broken connection or ``timeout_s`` without an answer counts as
@@ -169,7 +174,8 @@ async def run(
 
     ``raw_for(i)`` builds the i-th request's bytes instead of replaying ``call.raw`` (distinct
     bodies: cache misses). ``rate_per_s`` paces the starts (a low, steady rate: the cold path);
-    it needs ``concurrency`` 1."""
+    it needs ``concurrency`` 1. ``prime`` first sends one untimed request per connection
+    (``_prime``)."""
     if rate_per_s is not None and concurrency != 1:
         raise ValueError("rate_per_s needs concurrency 1")
     samples = Samples()
@@ -181,8 +187,10 @@ async def run(
         raise RuntimeError(
             f"{call.name}: cannot connect to {LOOPBACK}:{call.port}: {exc}"
         ) from None
+    if prime:
+        conns = await _prime(conns, call.raw, timeout_s, samples)
 
-    async def worker(conn: _Connection) -> None:
+    async def worker(conn: _Connection, number: int) -> None:
         nonlocal remaining, sent
         while remaining > 0:
             remaining -= 1
@@ -204,17 +212,42 @@ async def run(
             done = time.perf_counter()
             samples.first_byte.append((conn.first_byte or done) - conn.started)
             samples.total.append(done - conn.started)
+            samples.start.append(conn.started - started)
+            samples.conn.append(number)
             if keep:
                 samples.answer = answer
 
     started = time.perf_counter()
     try:
-        await asyncio.gather(*(worker(c) for c in conns))
+        await asyncio.gather(*(worker(c, n) for n, c in enumerate(conns)))
     finally:
         samples.wall_s = time.perf_counter() - started
         for conn in conns:
             conn.close()
     return samples
+
+
+async def _prime(
+    conns: list[_Connection], raw: bytes, timeout_s: float, samples: Samples
+) -> list[_Connection]:
+    """One untimed request on every connection before the clock starts, so that the server has
+    accepted them all. ``connect`` returns once the kernel has completed the handshake, not once
+    the server has accepted; on uvloop (libuv >= 1.45 accepts one connection per loop
+    iteration) a busy server takes queued connections one per iteration, each iteration as long
+    as the work of those already in, so the last of 32 fresh connections waited up to hundreds
+    of ms for its first answer: a tail made by opening connections, not by serving requests."""
+
+    async def one(conn: _Connection) -> _Connection | None:
+        try:
+            await asyncio.wait_for(conn.send(raw, keep_body=False), timeout_s)
+        except (OSError, TimeoutError, httptools.HttpParserError) as exc:
+            samples.errors += 1
+            samples.first_error = samples.first_error or f"{type(exc).__name__}: {exc}"
+            return None
+        return conn  # a non-200 answer leaves the connection usable; the run counts its own
+
+    primed = await asyncio.gather(*(one(c) for c in conns))
+    return [c for c in primed if c is not None]
 
 
 async def wait_ready(port: int, path: str, deadline: float, poll_s: float = 0.005) -> bool:

@@ -36,6 +36,7 @@ measured in the same minute under the same load. Load averages are printed with 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import shutil
@@ -51,6 +52,7 @@ import orjson
 
 from bench import _figures as fig
 from bench import _procs as procs
+from bench import _timeline
 from bench._load import LOOPBACK, Samples, run, run_client, wait_ready
 from bench._saturation_rows import ROWS, Row, request
 from bench._scenarios import MODEL_ID, check_answer
@@ -59,6 +61,9 @@ from bench._stores import REDIS_URL, drop_run_stores, make_run_stores
 DEV_KEY = "sk-strata-bench-0123456789abcdef"
 GC_PROBE = Path(__file__).resolve().parent / "_gcprobe"
 NO_HIREDIS_BASE = [False]  # --baseline-without-hiredis
+TIMELINE: list[Path] = []  # --timeline DIR
+NO_PRIME = [False]  # --no-prime
+_RUN = itertools.count()
 
 
 @dataclass
@@ -134,11 +139,16 @@ def gc_full(gw: Gateway | None) -> list[float]:
     """Every full (generation 2) collection's pause so far, in ms."""
     if gw is None:
         return []
-    try:
-        doc = orjson.loads(gw.gc_file.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return []
-    return [float(ms) for ms in doc.get("full_ms", [])]
+    for _ in range(3):  # the probe overwrites the file in place: a read may catch it mid-write
+        try:
+            doc = orjson.loads(gw.gc_file.read_bytes())
+        except OSError:
+            return []
+        except orjson.JSONDecodeError:
+            time.sleep(0.01)
+            continue
+        return [float(ms) for ms in doc.get("full_ms", [])]
+    return []
 
 
 # -- measuring -----------------------------------------------------------------------------------
@@ -185,14 +195,20 @@ async def measure_once(
     count: int,
     concurrency: int,
     rate: float | None,
+    timeline: str = "",
 ) -> dict[str, Any]:
     call, distinct = request(row, port, key, model)
     pid = gw.proc.pid if gw is not None else None
+    snap = _timeline.snapshot(pid, port) if timeline else None
     before = procs.tree_cpu_seconds(pid) if pid is not None else 0.0
     gc_before = gc_full(gw)
-    samples = await run(call, count, concurrency, raw_for=distinct, rate_per_s=rate)
+    samples = await run(
+        call, count, concurrency, raw_for=distinct, rate_per_s=rate, prime=not NO_PRIME[0]
+    )
     cpu = procs.tree_cpu_seconds(pid) - before if pid is not None else None
     gc_after = gc_full(gw)
+    if timeline:
+        _timeline.write(TIMELINE[0], timeline, samples, snap, _timeline.snapshot(pid, port))
     _SURFACE[id(samples)] = row.surface
     out = _summary(samples, cpu)
     during = gc_after[len(gc_before) :]
@@ -314,8 +330,9 @@ async def measure_row(
         )
         return out
     out.runs["seq"] = await measure_once(row, gw, port, key, model, args.seq_requests, 1, None)
+    label = f"{next(_RUN):03d} {row.name} {out.variant}" if TIMELINE else ""
     out.runs[f"c{args.concurrency}"] = await measure_once(
-        row, gw, port, key, model, args.requests, args.concurrency, None
+        row, gw, port, key, model, args.requests, args.concurrency, None, label
     )
     return out
 
@@ -444,6 +461,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--only", action="append", default=[], help="rows whose name contains this")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--keep-workdir", action="store_true")
+    p.add_argument(
+        "--timeline",
+        type=Path,
+        default=None,
+        help="write each saturated run's per-request start/duration and TCP counters here",
+    )
+    p.add_argument(
+        "--no-prime",
+        action="store_true",
+        help="time each connection's first request too (bench/_load.py _prime says why not)",
+    )
     args = p.parse_args(argv)
     if min(args.requests, args.seq_requests, args.cold_requests, args.warmup, args.rounds) < 1:
         p.error("counts must be at least 1")
@@ -453,6 +481,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     NO_HIREDIS_BASE[0] = args.baseline_without_hiredis
+    if args.timeline is not None:
+        TIMELINE.append(args.timeline)
+    NO_PRIME[0] = args.no_prime
     print(HEAD.replace("cN", f"c{args.concurrency}"), flush=True)
     try:
         report = run_client(bench(args))

@@ -2,8 +2,8 @@
 every garbage collection through ``gc.callbacks`` and rewrites ``$STRATA_BENCH_GC_FILE`` (JSON:
 per generation, count, total and longest pause in ms; every full collection's pause; the
 frozen count) after every
-full collection and every 200th collection of any generation. Never imported by the gateway
-itself."""
+full collection and every 200th collection of any generation, in place (see ``_dump``). Never
+imported by the gateway itself."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ _stats = {g: {"count": 0, "total_ms": 0.0, "max_ms": 0.0} for g in (0, 1, 2)}
 _full_ms: list[float] = []  # every full collection's pause, in order
 _started = [0.0]
 _seen = [0]
+_written = [0]  # the file's length: never shrinks
 
 
 def _dump() -> None:
@@ -27,10 +28,19 @@ def _dump() -> None:
         "frozen": gc.get_freeze_count(),
         "thresholds": gc.get_threshold(),
     }
-    tmp = _PATH + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f)
-    os.replace(tmp, _PATH)
+    # Overwritten in place, padded to its longest so far, never replaced or truncated: this runs
+    # on the gateway's event loop, and a replaced file's freed blocks are discarded synchronously
+    # on a filesystem mounted with ``discard`` (this machine's root). That discard, inside
+    # rename(2), froze the loop for 100-600 ms now and then: the c=32 stalls bench/README.md
+    # tells of. Trailing spaces are valid JSON.
+    data = json.dumps(doc).encode()
+    data += b" " * (_written[0] - len(data))
+    _written[0] = len(data)
+    fd = os.open(_PATH, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.pwrite(fd, data, 0)
+    finally:
+        os.close(fd)
 
 
 def _callback(phase: str, info: dict[str, int]) -> None:
