@@ -70,6 +70,13 @@ class Samples:
     errors: int = 0
     first_error: str = ""
     answer: Answer | None = None  # one full answer, to check that the gateway answered right
+    # Untimed requests answered before the clock started (``prime``): the server did their work
+    # too, so per-request CPU and upstream-call counts divide by ``served``, not ``ok``.
+    primed: int = 0
+
+    @property
+    def served(self) -> int:
+        return self.ok + self.primed
 
     @property
     def ok(self) -> int:
@@ -244,6 +251,7 @@ async def _prime(
             samples.errors += 1
             samples.first_error = samples.first_error or f"{type(exc).__name__}: {exc}"
             return None
+        samples.primed += 1
         return conn  # a non-200 answer leaves the connection usable; the run counts its own
 
     primed = await asyncio.gather(*(one(c) for c in conns))

@@ -73,7 +73,7 @@ async def measure(proc: procs.Proc, scenarios: list[Scenario], args: argparse.Na
                 "first_error": samples.first_error,
                 "latency_ms": fig.latency_ms(samples.total),
                 "throughput_rps": samples.throughput,
-                "cpu_ms_per_request": cpu * 1000 / samples.ok if samples.ok else math.nan,
+                "cpu_ms_per_request": cpu * 1000 / samples.served if samples.ok else math.nan,
             }
         out[scenario.surface] = row
     return out

@@ -73,7 +73,9 @@ async def measure(
         alias, port, f"/model/{alias}/converse", converse_body(), {"Authorization": f"Bearer {KEY}"}
     )
     before = await attempts(fake_port)
-    samples = await run(call, requests, conc)
+    # Not primed: a priming request's own attempts (several, in the fault scenarios) would be
+    # counted by the fake with the run's.
+    samples = await run(call, requests, conc, prime=False)
     made = await attempts(fake_port) - before
     answered = samples.ok + samples.errors
     return {

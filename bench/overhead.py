@@ -152,7 +152,7 @@ def summarise(
     cpu: dict[str, float],
     client_cpu: float,
 ) -> dict[str, Any]:
-    per = 1000 / samples.ok if samples.ok else math.nan
+    per = 1000 / samples.served if samples.ok else math.nan
     out: dict[str, Any] = {
         "scenario": scenario.name,
         "via": scenario.via,

@@ -56,7 +56,7 @@ async def paced(
         raise RuntimeError(f"{samples.errors} errors at {rate}/s: {samples.first_error}")
     return {
         "rate": rate,
-        "cpu_ms": [(a - b) / 1e6 / count for a, b in zip(after, before, strict=True)],
+        "cpu_ms": [(a - b) / 1e6 / samples.served for a, b in zip(after, before, strict=True)],
         "p50_ms": sorted(samples.total)[len(samples.total) // 2] * 1e3,
     }
 

@@ -170,7 +170,7 @@ def _summary(samples: Samples, cpu_s: float | None) -> dict[str, Any]:
         "latency_ms": fig.latency_ms(samples.total),
         "first_byte_ms": fig.latency_ms(samples.first_byte),
         "throughput_rps": samples.throughput,
-        "cpu_ms_per_request": (cpu_s * 1000 / samples.ok)
+        "cpu_ms_per_request": (cpu_s * 1000 / samples.served)
         if cpu_s is not None and samples.ok
         else math.nan,
         "answer_problem": check_answer(_surface_of(samples), samples.answer.body)

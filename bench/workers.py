@@ -89,7 +89,7 @@ async def measure(
     client = time.process_time() - client0
     after = _cpu([*tree, fake.pid])
     spent = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
-    n = max(samples.ok, 1)
+    n = max(samples.served, 1)
     if samples.answer is not None and (why := check_answer("openai", samples.answer.body)):
         raise RuntimeError(why)
     gateway_s = sum(v for pid, v in spent.items() if pid != fake.pid)
