@@ -81,6 +81,17 @@ class Gateway:
         with sqlite3.connect(self.home / "accounting.sqlite") as conn:
             return conn.execute(sql).fetchall()
 
+    def rows_once_written(self, sql: str, count: int) -> list[tuple[Any, ...]]:
+        """``sql``'s rows once there are ``count`` of them (or the deadline passed): the ledger
+        writer commits in batches off the request path, so the last calls' records land up to a
+        flush interval after their answers (here: after the grades that made them)."""
+        deadline = time.monotonic() + 30
+        found = self.rows(sql)
+        while len(found) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+            found = self.rows(sql)
+        return found
+
 
 @pytest.fixture
 def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
@@ -163,9 +174,10 @@ def test_graders_run_off_the_request_path_and_feed_the_verdict(gateway: Gateway)
     for rid, (variant, _, _) in answers.items():
         assert pair[rid] == (0.5 if variant == "tuned" else 0.0)
     # The judge's own calls: two per graded call, in the ledger with their cost, no experiment.
-    judged = gateway.rows(
+    judged = gateway.rows_once_written(
         "SELECT key_id, alias, experiment, cost_pusd FROM ledger "
-        "WHERE target = 'bedrock:judge-model'"
+        "WHERE target = 'bedrock:judge-model'",
+        80,
     )
     assert len(judged) == 80
     assert all(r[0] == "grader" and r[1] == "judge" and r[2] is None and r[3] > 0 for r in judged)
