@@ -3,8 +3,10 @@ schemas, botocore's service model, the config) lives as long as the process, yet
 collection walked all of it. At saturation that was a ~100-370 ms stall of the event loop
 every few seconds, which is where the p99 tail came from (bench/README.md, "The saturation
 tail"). ``freeze_startup_heap`` moves everything alive at the end of start-up into the
-permanent generation, so later collections only walk what requests create; ``thaw`` (at
-shutdown) hands it back, so a process that starts many apps (the tests) does not keep them."""
+permanent generation, so later collections only walk what requests create. A local model loads
+after start-up (in the background, or on first use), so the local provider calls it again once
+a model has loaded. ``thaw`` (at shutdown) hands it all back, so a process that starts many apps
+(the tests) does not keep them."""
 
 from __future__ import annotations
 

@@ -59,9 +59,12 @@ class LocalProvider:
         bases: Mapping[str, LocalBase],
         loader: Loader = default_loader,
         unavailable: Mapping[str, str] | None = None,
+        on_loaded: Callable[[], object] | None = None,
     ) -> None:
         self._bases = dict(bases)
         self._loader = loader
+        # Called on the event loop after a model loads (the app re-freezes the heap there).
+        self._on_loaded = on_loaded
         self._engines: dict[str, asyncio.Future[InferenceEngine]] = {}
         self._eager: set[str] = set()
         # target string → why it cannot be served (found by the start-up checks)
@@ -103,6 +106,7 @@ class LocalProvider:
         }
 
     def close(self) -> None:
+        self._on_loaded = None  # a load that ends after shutdown must not freeze a dead app
         for engine in self.engines().values():
             engine.close()
 
@@ -119,8 +123,13 @@ class LocalProvider:
                 )
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(None, self._load, base, spec.path, spec.adapters)
+            future.add_done_callback(self._loaded)
             self._engines[base] = future
         return future
+
+    def _loaded(self, future: asyncio.Future[InferenceEngine]) -> None:
+        if self._on_loaded is not None and not future.cancelled() and future.exception() is None:
+            self._on_loaded()
 
     def _load(self, base: str, path: str, adapters: Mapping[str, str]) -> InferenceEngine:
         started = time.perf_counter()
