@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from customize_fake_bedrock import FakeBedrock
-from customize_test_env import BEDROCK_TRUST, REGION, Aws
 from typer.testing import CliRunner
+
+from tests.customize.customize_fake_bedrock import FakeBedrock
+from tests.customize.customize_test_env import BEDROCK_TRUST, REGION, Aws
 
 
 @pytest.fixture(autouse=True)

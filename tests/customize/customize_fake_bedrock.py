@@ -29,8 +29,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
-from customize_fake_manage import ManageOps, NotFound
 
+from tests.customize.customize_fake_manage import ManageOps, NotFound
 from tests.fakes.loopback import LoopbackHTTPServer
 
 ACCOUNT = "123456789012"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 if TYPE_CHECKING:
-    from customize_fake_bedrock import FakeState
+    from tests.customize.customize_fake_bedrock import FakeState
 
 
 class NotFound(Exception):

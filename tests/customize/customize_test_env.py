@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from customize_fake_bedrock import ACCOUNT, REGION, FakeBedrock
+
+from tests.customize.customize_fake_bedrock import ACCOUNT, REGION, FakeBedrock
 
 __all__ = ["BEDROCK_TRUST", "REGION", "Aws"]
 

@@ -1,6 +1,6 @@
 """A transcript of the whole customization lifecycle against moto plus the loopback fake.
 
-    .venv/bin/python tests/customize/customize_transcript.py
+    .venv/bin/python -m tests.customize.customize_transcript
 
 Starts moto (S3, IAM, customization jobs) and the Bedrock control-plane fake on 127.0.0.1, then
 runs the installed ``strata`` console script, as a user would, for: estimate → submit → a failed
@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 
 import boto3
-from customize_fake_bedrock import ACCOUNT, REGION, FakeBedrock
 from moto.backends import get_backend
 from moto.server import ThreadedMotoServer
+
+from tests.customize.customize_fake_bedrock import ACCOUNT, REGION, FakeBedrock
 
 NOVA = "amazon.nova-micro-v1:0:128k"
 STRATA = str(Path(sys.executable).with_name("strata"))

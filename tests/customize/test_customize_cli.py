@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import typer
-from customize_test_env import Aws
 from typer.testing import CliRunner
 
 from customize.cli import app, variants_app
+from tests.customize.customize_test_env import Aws
 
 
 def _leaves(cli: typer.Typer) -> list[tuple[typer.Typer, list[str], Any]]:

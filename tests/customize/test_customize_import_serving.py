@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from customize_fake_bedrock import JOB_ARN_PATTERN
-from customize_test_env import Aws
 from typer.testing import CliRunner, Result
 
 from customize.cli import app, variants_app
+from tests.customize.customize_fake_bedrock import JOB_ARN_PATTERN
+from tests.customize.customize_test_env import Aws
 
 
 def _json(result: Result) -> Any:

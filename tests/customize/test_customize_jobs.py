@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from customize_test_env import Aws
 from typer.testing import CliRunner, Result
 
 from customize.cli import app, variants_app
 from customize.variants.store import VariantStore, default_store_path
+from tests.customize.customize_test_env import Aws
 
 NOVA = "amazon.nova-micro-v1:0:128k"
 RECORD = {

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from customize_test_env import Aws
 from typer.testing import CliRunner, Result
 
 from customize.cli import app
+from tests.customize.customize_test_env import Aws
 
 NOVA = "amazon.nova-micro-v1:0:128k"
 TITAN = "amazon.titan-text-lite-v1:0:4k"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from customize_test_env import Aws
-
 from customize.aws import AwsContext
 from customize.s3 import S3Location, file_sha256, parse_s3_uri, upload_if_changed
+from tests.customize.customize_test_env import Aws
 
 MIB = 1024 * 1024
 
