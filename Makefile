@@ -25,6 +25,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(PACKAGES) tests bench
+	$(VENV)/bin/ruff format --check $(PACKAGES) tests bench
 	$(VENV)/bin/mypy
 
 # Two worker processes (pytest-xdist), each test file on one of them (--dist loadfile: a file's

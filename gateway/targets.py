@@ -1,9 +1,9 @@
 """Target strings, parsed.
 
-    bedrock:<modelId or ARN>          the default region, or the ARN's own region
-    bedrock@<region>:<modelId>        that region explicitly (``bedrock@us-west-2:anthropic…``)
-    local:<base>[@adapter]
-    variant:<name>                    resolved through the variant registry, per attempt
+bedrock:<modelId or ARN>          the default region, or the ARN's own region
+bedrock@<region>:<modelId>        that region explicitly (``bedrock@us-west-2:anthropic…``)
+local:<base>[@adapter]
+variant:<name>                    resolved through the variant registry, per attempt
 """
 
 from __future__ import annotations

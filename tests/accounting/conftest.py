@@ -88,8 +88,16 @@ class PrivateRedis:
         self._proc = subprocess.Popen(
             [
                 shutil.which("redis-server") or "redis-server",
-                "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self._tmp),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self._tmp),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

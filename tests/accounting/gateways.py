@@ -69,9 +69,18 @@ class GatewayProcess:
         env.update(self.env)  # may override the defaults above (STRATA_LOG_LEVEL)
         log = open(self.home.parent / f"gateway-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from gateway.cli import main; main()", "serve",
-             "--port", str(self.port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2],
+            [
+                sys.executable,
+                "-c",
+                "from gateway.cli import main; main()",
+                "serve",
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).parents[2],
         )
         log.close()
         self._log = log.name

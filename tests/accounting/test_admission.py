@@ -58,9 +58,12 @@ def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway
     db.migrate()
     with BedrockWireServer(max_tokens_reply) as wire:
         config = write_config(tmp_path / "strata.yaml", wire.endpoint_url)
-        config.write_text(config.read_text().replace(
-            "  other: bedrock:test-model", "  other: bedrock:test-model\n  mystery: bedrock:mystery"
-        ))
+        config.write_text(
+            config.read_text().replace(
+                "  other: bedrock:test-model",
+                "  other: bedrock:test-model\n  mystery: bedrock:mystery",
+            )
+        )
         # Keys refresh fast here so keys created by a test are live at once.
         settings = Settings(  # type: ignore[call-arg]
             home=home, config=config, dev_key=TEST_KEY, keys_refresh_s=0.05

@@ -30,8 +30,22 @@ def run(cli: CliRunner, *args: str) -> str:
 
 def test_keys_create_list_revoke(cli: CliRunner, isolated_env: Path) -> None:
     created = json.loads(
-        run(cli, "keys", "create", "--tenant", "acme", "--budget-usd", "50", "--rpm", "600",
-            "--tpm", "200000", "--models", "chat,default", "--json")
+        run(
+            cli,
+            "keys",
+            "create",
+            "--tenant",
+            "acme",
+            "--budget-usd",
+            "50",
+            "--rpm",
+            "600",
+            "--tpm",
+            "200000",
+            "--models",
+            "chat,default",
+            "--json",
+        )
     )
     assert created["key"].startswith("sk-strata-") and created["budget_usd"] == "50"
     assert created["models"] == ["chat", "default"] and created["rpm"] == 600
@@ -64,8 +78,15 @@ def test_usage_groups_the_ledger(cli: CliRunner, isolated_env: Path) -> None:
     ledger.start()
     now = time.time()
     for i in range(1, 11):
-        ledger.record(record(i, tenant="acme" if i <= 6 else "globex", ts=now,
-                             status=200 if i != 3 else 502, latency_ms=float(i)))
+        ledger.record(
+            record(
+                i,
+                tenant="acme" if i <= 6 else "globex",
+                ts=now,
+                status=200 if i != 3 else 502,
+                latency_ms=float(i),
+            )
+        )
     assert ledger.flush()
     ledger.close()
     rows = {r["group"]: r for r in json.loads(run(cli, "usage", "--group-by", "tenant", "--json"))}

@@ -109,16 +109,22 @@ def test_ledger_cost_matches_independent_sum(
                     oa.chat.completions.create(model=alias, messages=messages)  # type: ignore[arg-type]
                 elif i % 4 == 1:
                     stream = oa.chat.completions.create(
-                        model=alias, messages=messages, stream=True  # type: ignore[arg-type]
+                        model=alias,
+                        messages=messages,
+                        stream=True,  # type: ignore[arg-type]
                     )
                     for _ in stream:
                         pass
                 elif i % 4 == 2:
-                    rt.converse(modelId=alias, messages=[
-                        {"role": "user", "content": [{"text": f"question {i}"}]}])
+                    rt.converse(
+                        modelId=alias,
+                        messages=[{"role": "user", "content": [{"text": f"question {i}"}]}],
+                    )
                 else:
-                    out = rt.converse_stream(modelId=alias, messages=[
-                        {"role": "user", "content": [{"text": f"question {i}"}]}])
+                    out = rt.converse_stream(
+                        modelId=alias,
+                        messages=[{"role": "user", "content": [{"text": f"question {i}"}]}],
+                    )
                     for _ in out["stream"]:
                         pass
     db = Database(None, tmp_path / "home")

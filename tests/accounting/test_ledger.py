@@ -17,12 +17,31 @@ from tests.fakes.tcp_proxy import TcpProxy
 
 def record(i: int, **overrides: object) -> LedgerRecord:
     base = LedgerRecord(
-        request_id=f"req-{i}", ts=time.time(), tenant="acme", key_id="key_1", surface="openai",
-        alias="chat", experiment=None, variant=None, target="bedrock:m", region="us-east-1",
-        status=200, error_class=None, attempts=1, cache_hit=False, stream=False,
-        input_tokens=i, output_tokens=2 * i, cache_read_tokens=0, cache_write_tokens=0,
-        cost_pusd=1000 * i, pricing="token", cache_savings_pusd=0, latency_ms=1.5,
-        upstream_ms=1.0, ttft_ms=None,
+        request_id=f"req-{i}",
+        ts=time.time(),
+        tenant="acme",
+        key_id="key_1",
+        surface="openai",
+        alias="chat",
+        experiment=None,
+        variant=None,
+        target="bedrock:m",
+        region="us-east-1",
+        status=200,
+        error_class=None,
+        attempts=1,
+        cache_hit=False,
+        stream=False,
+        input_tokens=i,
+        output_tokens=2 * i,
+        cache_read_tokens=0,
+        cache_write_tokens=0,
+        cost_pusd=1000 * i,
+        pricing="token",
+        cache_savings_pusd=0,
+        latency_ms=1.5,
+        upstream_ms=1.0,
+        ttft_ms=None,
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
 
@@ -66,7 +85,9 @@ def killed_after(script: str, home: Path) -> list[Path]:
     segments it had at that moment."""
     proc = subprocess.Popen(
         [sys.executable, "-c", script, str(home)],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "recorded"
     segments = list((home / "ledger-wal").rglob("*.jsonl"))

@@ -26,7 +26,9 @@ async def counters(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIt
 
 
 async def admit(
-    counters: Counters, checks: list[Check], scopes: list[BudgetScope] | None = None,
+    counters: Counters,
+    checks: list[Check],
+    scopes: list[BudgetScope] | None = None,
     amount: int = 0,
 ) -> bool:
     return (await counters.admit(checks, scopes or [], amount, time.time())).allowed

@@ -112,9 +112,12 @@ def running(
 
 def test_kill_9_mid_run_loses_nothing(tmp_path: Path, pg_url: str) -> None:
     home = tmp_path / "home"
-    with BedrockWireServer(slow(0.03)) as wire, running(tmp_path, wire, pg_url, 150) as (
-        gateway,
-        run,
+    with (
+        BedrockWireServer(slow(0.03)) as wire,
+        running(tmp_path, wire, pg_url, 150) as (
+            gateway,
+            run,
+        ),
     ):
         gateway.kill()  # SIGKILL: no shutdown, no drain
         gateway.launch()  # same home and port: replays the dead process's segments

@@ -80,12 +80,20 @@ def test_cost_of_converse_usage(target: str, usage: dict[str, Any], usd: str) ->
 
 def test_cache_tokens_inside_input_are_not_billed_twice() -> None:
     # Some providers count cached tokens inside inputTokens (total = input + output).
-    usage = {"inputTokens": 2100, "outputTokens": 50, "totalTokens": 2150,
-             "cacheReadInputTokens": 2000}
+    usage = {
+        "inputTokens": 2100,
+        "outputTokens": 50,
+        "totalTokens": 2150,
+        "cacheReadInputTokens": 2000,
+    }
     assert usage_from_converse(usage) == TokenUsage(100, 50, 2000, 0)
     # Bedrock's own shape is left as it is.
-    bedrock = {"inputTokens": 100, "outputTokens": 50, "totalTokens": 2150,
-               "cacheReadInputTokens": 2000}
+    bedrock = {
+        "inputTokens": 100,
+        "outputTokens": 50,
+        "totalTokens": 2150,
+        "cacheReadInputTokens": 2000,
+    }
     assert usage_from_converse(bedrock) == TokenUsage(100, 50, 2000, 0)
 
 
@@ -112,9 +120,7 @@ def test_overrides_add_rows_and_mark_provisioned() -> None:
                 {"input_per_mtok": 0.3, "output_per_mtok": 1.1}
             ),
             arn: PriceOverride(provisioned=True),
-            HAIKU_35: PriceOverride.model_validate(
-                {"input_per_mtok": 1, "output_per_mtok": 2}
-            ),
+            HAIKU_35: PriceOverride.model_validate({"input_per_mtok": 1, "output_per_mtok": 2}),
         }
     )
     assert table.cost("bedrock:my-custom", TokenUsage(1_000_000, 1_000_000)).usd == Decimal("1.4")
@@ -140,8 +146,18 @@ def test_every_row_has_a_source_and_profiles_expand() -> None:
     assert all(price.source.startswith("https://") for price in rows.values())
     for prefix in ("us", "eu", "apac", "global"):
         assert f"bedrock:{prefix}.{SONNET_45}" in rows
-    families = ["claude-3-haiku", "claude-3-5-sonnet", "claude-3-7", "claude-opus-4", "llama3-1",
-                "llama3-3", "mistral", "titan-text", "nova-micro", "nova-premier"]
+    families = [
+        "claude-3-haiku",
+        "claude-3-5-sonnet",
+        "claude-3-7",
+        "claude-opus-4",
+        "llama3-1",
+        "llama3-3",
+        "mistral",
+        "titan-text",
+        "nova-micro",
+        "nova-premier",
+    ]
     for family in families:
         assert any(family in target for target in rows), family
 

@@ -125,8 +125,9 @@ def test_tenant_key_cannot_reach_admin_or_other_tenants(cluster: Cluster) -> Non
             raise AssertionError("globex's calls never reached the ledger")
 
 
-@pytest.mark.parametrize("model", ["other", "default", "bedrock:test-model", "local:builtin",
-                                   "no-such-alias"])
+@pytest.mark.parametrize(
+    "model", ["other", "default", "bedrock:test-model", "local:builtin", "no-such-alias"]
+)
 def test_key_limited_to_chat_reaches_nothing_else(cluster: Cluster, model: str) -> None:
     key, _ = new_key(cluster, models=["chat"])
     before = len(cluster.wire.calls)

@@ -62,9 +62,12 @@ def test_redis_stopped_mid_run_gives_misses_never_5xx(
     aws_credentials: None,
     private_redis: PrivateRedis,
 ) -> None:
-    with cached_gateway(
-        tmp_path, wire, "redis", prefix="strata-cache-test:", redis_url=private_redis.url
-    ) as url, httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
+    with (
+        cached_gateway(
+            tmp_path, wire, "redis", prefix="strata-cache-test:", redis_url=private_redis.url
+        ) as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=30) as client,
+    ):
 
         def states(n: int) -> list[tuple[int, str | None]]:
             out = []

@@ -189,9 +189,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             f"aliases:\n  haiku: bedrock:{BEDROCK_MODEL}\n  local: local:builtin\n"
             f"bedrock:\n  region: us-east-1\n  endpoint_url: {wire.endpoint_url}\n"
         )
-        settings_ = Settings(
-            home=tmp / "home", dev_key=TEST_KEY, config=config
-        )
+        settings_ = Settings(home=tmp / "home", dev_key=TEST_KEY, config=config)
         with serve(create_app(settings_, local_loader=loader)) as url:
             yield url
     mp.undo()
