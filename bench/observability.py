@@ -14,7 +14,8 @@ Two ``strata serve`` processes over the same Bedrock-wire fake, one after the ot
   parentbased_traceidratio`` and ``OTEL_TRACES_SAMPLER_ARG=R`` (the GenAI metrics still count
   every call; only spans are sampled).
 
-Figures per surface: gateway CPU per request (``/proc`` utime+stime), sequential p50/p95,
+Figures per surface: gateway CPU per request (``/proc`` utime+stime), sequential p50/p95, the
+sequential p50 the gateway adds to the fake called directly (measured first, in the same run),
 throughput at ``--concurrency``, with the load averages (the machine is shared).
 """
 
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from bench import _procs as procs
 from bench._load import wait_ready
@@ -113,6 +115,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 "OTEL_TRACES_SAMPLER_ARG": str(args.sampler_ratio),
             }
             runs.append((f"on-sampled-{args.sampler_ratio:g}", on_yaml, sampled))
+        # The upstream alone, for the p50 each gateway adds (its Converse call is what both
+        # surfaces make upstream).
+        direct = await measure(
+            fake, converse_scenarios("direct", fake_port, "", MODEL_ID)[:1], args
+        )
         results: dict[str, Any] = {}
         for name, extra, env in runs:
             proc, port = await start(name, workdir, fake_port, extra, env)
@@ -133,6 +140,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             if name == "on":
                 lines = (workdir / "access.jsonl").read_bytes().count(b"\n")
         return {
+            "direct": direct,
             "gateways": results,
             "access_log_lines": lines,
             "loadavg": load,
@@ -148,10 +156,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def render(report: dict[str, Any], concurrency: int) -> str:
+    direct_p50 = report["direct"]["converse"]["seq"]["latency_ms"]["p50"]
     rows = [
         f"| surface | exporters | CPU ms/req seq | CPU ms/req c{concurrency} | seq p50 ms "
-        f"| seq p95 ms | rps c{concurrency} |",
-        "|---|---|---|---|---|---|---|",
+        f"| added p50 seq ms | seq p95 ms | rps c{concurrency} |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, gateway in report["gateways"].items():
         for surface, row in gateway.items():
@@ -161,9 +170,11 @@ def render(report: dict[str, Any], concurrency: int) -> str:
             rows.append(
                 f"| {surface} | {name} | {seq['cpu_ms_per_request']:.2f} | "
                 f"{conc['cpu_ms_per_request']:.2f} | {seq['latency_ms']['p50']:.2f} | "
+                f"{seq['latency_ms']['p50'] - direct_p50:.2f} | "
                 f"{seq['latency_ms']['p95']:.2f} | {conc['throughput_rps']:.0f} |"
             )
     rows.append(
+        f"\nthe fake called directly (Converse): seq p50 {direct_p50:.2f} ms"
         f"\naccess log lines: {report['access_log_lines']}; /metrics scrapes: "
         f"{report['gateways']['on'].get('scrapes')}; load average: {report['loadavg']}"
     )
@@ -184,9 +195,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="also run all on with OTEL_TRACES_SAMPLER=parentbased_traceidratio at this ratio",
     )
+    p.add_argument("--json", type=Path, default=None, help="also write the report here")
     args = p.parse_args(argv)
     report = asyncio.run(bench(args))
     print(render(report, args.concurrency), flush=True)
+    if args.json is not None:
+        args.json.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     errors = sum(
         r[k]["errors"]
         for g in report["gateways"].values()
