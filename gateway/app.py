@@ -86,6 +86,8 @@ def create_app(
                 breakers=attempt.breakers.states,
                 tracing=tracer,
                 region=region,
+                # Set in each forked worker by the supervisor (gateway/workers.py).
+                worker=getattr(app.state, "strata_worker", None),
             )
             graders = open_graders(config.graders, route.aliases, accounting.db, lambda: pipeline)
             bodies = BodyWriter(accounting.db)  # closes after settle drained (stack order)

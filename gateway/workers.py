@@ -31,15 +31,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 
+from gateway.observability.peers import WorkerSlot
 from gateway.settings import Settings
 
 log = logging.getLogger("strata.workers")
@@ -104,6 +108,8 @@ class Supervisor:
     def __init__(self, app: FastAPI, settings: Settings, sockets: list[socket.socket]) -> None:
         self.app, self.settings, self.sockets = app, settings, sockets
         self.slots = [_Slot(i) for i in range(len(sockets))]
+        # Where the workers publish their metrics for each other's /metrics (this run only).
+        self.folder = Path(tempfile.mkdtemp(prefix="strata-workers-"))
         self.stopping = False
         self.kill_at = 0.0
         self.clean = True
@@ -111,6 +117,12 @@ class Supervisor:
 
     def run(self) -> int:
         """Supervise until every worker has exited after a signal; the exit status."""
+        try:
+            return self._supervise()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _supervise(self) -> int:
         if threading.active_count() > 1:
             log.warning("forking with %d threads running", threading.active_count())
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
@@ -228,6 +240,7 @@ class Supervisor:
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:
+            self.app.state.strata_worker = WorkerSlot(slot.index, self.folder)
             _worker(slot.index, self.app, self.settings, self.sockets, parent)
         slot.pid, slot.started = pid, time.monotonic()
         log.info("supervisor: worker %d started (pid %d)", slot.index, pid)

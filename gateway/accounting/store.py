@@ -121,7 +121,7 @@ class Database:
                 self._path, timeout=10.0, isolation_level=None, check_same_thread=False
             )
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
+                _wal(conn, timeout_s=10.0)
                 conn.execute("PRAGMA synchronous=NORMAL")
             except BaseException:
                 conn.close()
@@ -265,3 +265,19 @@ class _Translating:
     @property
     def rowcount(self) -> int:
         return int(self._cur.rowcount)
+
+
+def _wal(conn: sqlite3.Connection, timeout_s: float) -> None:
+    """WAL mode, waiting for a turn: turning a new file to WAL needs an exclusive lock, and when
+    other processes open it at the same moment (``strata serve --workers N`` on a fresh home)
+    SQLite answers "database is locked" at once instead of waiting out the busy timeout. One
+    worker then failed to start, and the supervisor stopped them all."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)

@@ -125,13 +125,19 @@ class MetricsCore:
         series = self._series.get(labels)
         if series is None:
             if len(self._series) >= self._max:
-                # Callers can name targets directly; never let that grow memory without bound.
                 self.overflowed += 1
-                labels = ("_other", "_other", "", "")
-                series = self._series.setdefault(labels, Series())
-            else:
-                series = self._series[labels] = Series()
+            series = self.series_for(labels)
         series.add(rec)
+
+    def series_for(self, labels: Labels) -> Series:
+        """The series of ``labels``, made if new; past ``max_series``, the catch-all one."""
+        series = self._series.get(labels)
+        if series is None:
+            if len(self._series) >= self._max:
+                # Callers can name targets directly; never let that grow memory without bound.
+                return self._series.setdefault(("_other", "_other", "", ""), Series())
+            series = self._series[labels] = Series()
+        return series
 
     def series(self) -> list[tuple[Labels, Series]]:
         return list(self._series.items())

@@ -24,13 +24,17 @@ HIST_NAMES = {
 BreakerStates = Callable[[], Iterable[tuple[str, str]]]  # (target, state)
 
 
+# What a scrape exposes: a core and breaker states (one worker's, or every worker's merged).
+View = Callable[[], tuple[MetricsCore, Iterable[tuple[str, str]]]]
+
+
 class CoreCollector(Collector):
-    def __init__(self, core: MetricsCore, breakers: BreakerStates) -> None:
-        self._core = core
-        self._breakers = breakers
+    def __init__(self, view: View) -> None:
+        self._view = view
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
-        names = list(LABEL_NAMES if self._core.tenant_label else LABEL_NAMES[:3])
+        core, breaker_states = self._view()
+        names = list(LABEL_NAMES if core.tenant_label else LABEL_NAMES[:3])
         width = len(names)
         requests = CounterMetricFamily("strata_requests", "Calls settled", labels=names)
         attempts = CounterMetricFamily("strata_attempts", "Upstream attempts", labels=names)
@@ -56,7 +60,7 @@ class CoreCollector(Collector):
             key: HistogramMetricFamily(name, doc, labels=names, unit="")
             for key, (name, doc) in HIST_NAMES.items()
         }
-        for labels, s in self._core.series():
+        for labels, s in core.series():
             values = list(labels[:width])
             requests.add_metric(values, s.requests)
             attempts.add_metric(values, s.attempts)
@@ -85,7 +89,7 @@ class CoreCollector(Collector):
             "Circuit breaker: 0 closed, 1 half-open, 2 open",
             labels=["target"],
         )
-        for target, state in self._breakers():
+        for target, state in breaker_states:
             breaker.add_metric([target], BREAKER_VALUES.get(state, 0.0))
         yield breaker
 
@@ -95,9 +99,11 @@ def _le(bound: float) -> str:
 
 
 class PrometheusExporter:
-    def __init__(self, core: MetricsCore, breakers: BreakerStates) -> None:
+    def __init__(
+        self, core: MetricsCore, breakers: BreakerStates, view: View | None = None
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(CoreCollector(core, breakers))
+        self.registry.register(CoreCollector(view or (lambda: (core, breakers()))))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -12,6 +12,7 @@ from gateway.observability.cloudwatch import CloudWatchExporter
 from gateway.observability.config import AccessLogSection, CloudWatchSection, MetricsSection
 from gateway.observability.hook import ObservabilitySettle, Sink
 from gateway.observability.metrics import MetricsCore
+from gateway.observability.peers import PeerMetrics, WorkerSlot
 from gateway.observability.prometheus import BreakerStates, PrometheusExporter
 from gateway.observability.tracing import Tracing
 
@@ -37,8 +38,14 @@ class Observability:
         sinks: list[Sink] | None = None,
         tracing: Tracing | None = None,
         region: str = "us-east-1",
+        worker: WorkerSlot | None = None,
     ) -> Observability:
         core = MetricsCore(tenant_label=metrics.tenant_label)
+        view = None
+        if worker is not None:  # one of several workers: /metrics answers for all of them
+            peers = PeerMetrics(worker, core, breakers)
+            await peers.start(stack)
+            view = peers.view
         all_sinks: list[Sink] = list(sinks or [])
         if tracing is not None:
             all_sinks.append(tracing.settled)
@@ -55,7 +62,7 @@ class Observability:
         return cls(
             core=core,
             settle=ObservabilitySettle(core, prices, all_sinks),
-            prometheus=PrometheusExporter(core, breakers),
+            prometheus=PrometheusExporter(core, breakers, view),
             public_metrics=metrics.public,
             cloudwatch=exporter,
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 from gateway.accounting.store import Database, StoreUnavailable, migrations
 
@@ -61,3 +63,34 @@ def test_sqlite_keeps_one_connection_per_thread(tmp_path: Path) -> None:
     # After close() a transaction opens a fresh connection: the TEMP table is gone.
     assert db.query("SELECT COUNT(*) FROM sqlite_temp_master WHERE name = 'probe'") == [(0,)]
     db.close()
+
+
+def _open_and_migrate(home: str, barrier: Any, answers: Any) -> None:
+    barrier.wait()  # every process opens the fresh file at the same moment
+    try:
+        db = Database(None, Path(home))
+        db.migrate()
+        db.close()
+        answers.put("ok")
+    except Exception as exc:
+        answers.put(repr(exc))
+
+
+def test_processes_opening_a_fresh_sqlite_home_at_once_all_succeed(tmp_path: Path) -> None:
+    """``strata serve --workers N`` on a fresh home: turning the new file to WAL mode answered
+    "database is locked" at once to all but one of the workers starting together (4 of 10
+    rounds of 8 failed before), and the supervisor stopped on the worker that failed."""
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(10):
+        home = tmp_path / f"home-{round_}"
+        barrier, answers = ctx.Barrier(8), ctx.Queue()
+        procs = [
+            ctx.Process(target=_open_and_migrate, args=(str(home), barrier, answers))
+            for _ in range(8)
+        ]
+        for proc in procs:
+            proc.start()
+        got = [answers.get(timeout=60) for _ in procs]
+        for proc in procs:
+            proc.join(timeout=60)
+        assert got == ["ok"] * 8, got

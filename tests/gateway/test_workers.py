@@ -176,3 +176,48 @@ def test_workers_drain_when_their_supervisor_is_killed(tmp_path: Path, redis_pre
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not a listener
         sock.bind(("127.0.0.1", gateway.port))
         sock.listen()
+
+
+def _scraped_requests(gateway: GatewayProcess) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    r = httpx.get(gateway.url + "/metrics", headers=headers, timeout=30)  # a new connection
+    assert r.status_code == 200, r.text
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+        if s.name == "strata_requests_total"
+    )
+
+
+def test_metrics_answer_for_every_worker(tmp_path: Path, redis_prefix: str) -> None:
+    """A scrape reaches one of the workers; before, it counted only that worker's calls."""
+    home = tmp_path / "home"
+    home.mkdir()
+    with BedrockWireServer() as wire:
+        config = write_config(tmp_path / "strata.yaml", wire.endpoint_url)
+        env = {
+            "STRATA_WORKERS": "2",
+            "STRATA_REDIS_URL": REDIS_URL,
+            "STRATA_REDIS_PREFIX": redis_prefix,
+            # Records stay in each worker's write-ahead segment: which workers served shows.
+            "STRATA_LEDGER_FLUSH_INTERVAL_S": "60",
+        }
+        gateway = GatewayProcess(home, config, env)
+        gateway.start()
+        try:
+            assert gateway.proc is not None
+            workers = _workers(gateway.proc.pid)
+            answered = [_post(gateway) for _ in range(40)]
+            wal = (home / "ledger-wal").rglob("*.jsonl")
+            served_by = {int(p.parent.name.split("-")[0]) for p in wal if p.stat().st_size}
+            assert served_by == set(workers)  # both workers served some of the calls
+            time.sleep(2.5)  # over two publication periods
+            assert [_scraped_requests(gateway) for _ in range(10)] == [40.0] * 10
+            gateway.proc.send_signal(signal.SIGTERM)
+            assert gateway.proc.wait(timeout=90) == 0
+        finally:
+            gateway.kill()
+    assert _ledger(home) == dict.fromkeys(answered, 1)
