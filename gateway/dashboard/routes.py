@@ -128,9 +128,12 @@ async def summary_view(request: Request) -> Response:
             served, accounting.db, since=since, until=until, tenant=tenant
         )
         body["experiments"] = _experiments(state, counts)
-        body["breakers"] = [
-            {"target": target, "state": s} for target, s in state.pipeline.attempt.breakers.states()
-        ]
+        breakers = (
+            state.observability.breakers
+            if state.observability is not None
+            else state.pipeline.attempt.breakers.states
+        )
+        body["breakers"] = [{"target": target, "state": s} for target, s in breakers()]
     return json_response(body)
 
 

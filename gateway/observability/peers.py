@@ -97,6 +97,9 @@ class PeerMetrics:
                 log.debug("skipping %s: %r", path.name, exc)
         return merged, worst(states)
 
+    def breaker_states(self) -> list[tuple[str, str]]:
+        return self.view()[1]
+
     def _resume(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             merge(self._core, self._own.read_bytes())

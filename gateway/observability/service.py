@@ -23,6 +23,8 @@ class Observability:
     settle: ObservabilitySettle
     prometheus: PrometheusExporter
     public_metrics: bool
+    # Breaker states for the dashboard: every worker's, merged, when there are several.
+    breakers: BreakerStates
     cloudwatch: CloudWatchExporter | None = None
 
     @classmethod
@@ -42,10 +44,12 @@ class Observability:
     ) -> Observability:
         core = MetricsCore(tenant_label=metrics.tenant_label)
         view = None
+        states = breakers
         if worker is not None:  # one of several workers: /metrics answers for all of them
             peers = PeerMetrics(worker, core, breakers)
             await peers.start(stack)
             view = peers.view
+            states = peers.breaker_states
         all_sinks: list[Sink] = list(sinks or [])
         if tracing is not None:
             all_sinks.append(tracing.settled)
@@ -64,5 +68,6 @@ class Observability:
             settle=ObservabilitySettle(core, prices, all_sinks),
             prometheus=PrometheusExporter(core, breakers, view),
             public_metrics=metrics.public,
+            breakers=states,
             cloudwatch=exporter,
         )

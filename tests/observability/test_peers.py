@@ -108,3 +108,4 @@ def test_a_restarted_worker_carries_on_from_its_predecessors_figures(tmp_path: P
     merged, breakers = other.view()
     assert sum(s.requests for _, s in merged.series()) == 65
     assert breakers == [("bedrock:m", "open")]
+    assert other.breaker_states() == [("bedrock:m", "open")]  # what the dashboard shows
