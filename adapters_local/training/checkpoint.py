@@ -66,10 +66,15 @@ def save_checkpoint(
         partial / "state.pt",
     )
     # Swap in the complete checkpoint only once written, so an interrupt mid-save leaves the
-    # previous one intact.
+    # previous one intact: renamed aside first and removed after, so there is no checkpoint
+    # at all only between two renames, not for the whole removal.
+    old = out / "checkpoint.old"
+    if old.exists():
+        shutil.rmtree(old)
     if target.exists():
-        shutil.rmtree(target)
+        target.rename(old)
     partial.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_checkpoint_state(out: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:

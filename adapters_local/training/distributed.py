@@ -90,6 +90,12 @@ def average_scalar(value: float, world: World) -> float:
     return float(tensor.item()) / world.size
 
 
+def barrier(world: World) -> None:
+    """Wait until every rank gets here (a one-element all-reduce: the same code for gloo and
+    NCCL, on the device the other collectives use)."""
+    average_scalar(0.0, world)
+
+
 def close_world(world: World) -> None:
     if world.size > 1:
         import torch.distributed as dist

@@ -31,6 +31,7 @@ from adapters_local.training.distributed import (
     World,
     average_gradients,
     average_scalar,
+    barrier,
     close_world,
     init_world,
 )
@@ -208,6 +209,10 @@ def _train(run: _Run, resume: bool, console: Console | None) -> dict[str, Any]:
     if resume:
         saved = ckpt.load_checkpoint_state(settings.out, run.fingerprint)
         state = ckpt.restore(saved, optimizer, scheduler, best)
+        # Every rank has read the checkpoint before rank 0 may replace it. A run killed after
+        # its last step's checkpoint has no step left, so no all-reduce held rank 0 back: it
+        # re-saved while another rank was still loading the adapter from the same folder.
+        barrier(run.world)
     batches = step_batches(
         run.train, settings.rows_per_step, settings.seed, state.step, run.world.rank, run.world.size
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -45,7 +46,13 @@ def _port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _start(root: Path, tag: str, processes: int, rows_per_step: int) -> subprocess.Popen[bytes]:
+def _start(
+    root: Path,
+    tag: str,
+    processes: int,
+    rows_per_step: int,
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
     hps = {
         "method": "lora",
         "base": "builtin",
@@ -72,6 +79,7 @@ def _start(root: Path, tag: str, processes: int, rows_per_step: int) -> subproce
         "STRATA_MASTER_ADDR": "127.0.0.1",
         "STRATA_MASTER_PORT": str(_port()),
         "OMP_NUM_THREADS": "1",
+        **(extra_env or {}),
     }
     return subprocess.Popen(
         [sys.executable, "entry.py"],
@@ -120,6 +128,50 @@ def test_two_gloo_processes_match_one_and_a_killed_run_resumes(job_dirs: Path) -
         [v for _, v in one["eval_loss_curve"]], rel=1e-3
     )
     assert (job_dirs / "model-two" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+# Loaded by every process of the resumed run: rank 1 reads the checkpoint's adapter late, as on a
+# slow disk or a busy host, and notes which checkpoint it found then (its state file's inode).
+SLOW_RANK_ONE = """
+import os
+if os.environ.get("RANK") == "1":
+    import time
+    from pathlib import Path
+    import peft
+    load = peft.PeftModel.from_pretrained.__func__
+    def late(cls, model, model_id, *args, **kwargs):
+        time.sleep(5)
+        state = Path(model_id).parent / "state.pt"
+        Path(os.environ["SLOW_RANK_SAW"]).write_text(str(state.stat().st_ino))
+        return load(cls, model, model_id, *args, **kwargs)
+    peft.PeftModel.from_pretrained = classmethod(late)
+"""
+
+
+@pytest.mark.slow
+def test_a_run_killed_after_its_last_checkpoint_resumes_on_every_rank(
+    job_dirs: Path, tmp_path: Path
+) -> None:
+    """Killed after the last step's checkpoint, before the model was saved: on resume no step
+    was left, so no all-reduce held rank 0 back, and it replaced the checkpoint while rank 1 was
+    still to load it. When the two met, rank 1 found no folder and peft took the path for a Hub
+    repo id (seen in CI); otherwise rank 1 silently loaded rank 0's new checkpoint."""
+    _finish(_start(job_dirs, "last", processes=2, rows_per_step=2))
+    shutil.rmtree(job_dirs / "model-last")  # what a kill after the last checkpoint leaves
+    state = job_dirs / "ck-last" / "run" / "checkpoint" / "state.pt"
+    left = state.stat().st_ino
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text(SLOW_RANK_ONE)
+    path = os.pathsep.join(p for p in (str(slow), os.environ.get("PYTHONPATH", "")) if p)
+    saw = tmp_path / "rank-1-saw"
+    env = {"PYTHONPATH": path, "SLOW_RANK_SAW": str(saw)}
+    resumed = _finish(_start(job_dirs, "last", 2, 2, extra_env=env))
+    assert "strata-train resuming from" in resumed
+    assert int(saw.read_text()) == left  # rank 1 resumed from the checkpoint the kill left
+    report = json.loads((job_dirs / "model-last" / "adapter" / "report.json").read_text())
+    assert report["world_size"] == 2 and report["steps_done"] == STEPS
+    assert (job_dirs / "model-last" / "adapter" / "adapter_model.safetensors").is_file()
 
 
 def test_launch_plan_spans_all_gpus_of_all_instances() -> None:
