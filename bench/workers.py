@@ -15,8 +15,10 @@ The load generator and the fake share the machine with the gateway, so the run a
 ceiling the box allows: ``cores / (all CPU per request)``. On two cores two workers cannot get
 two cores while the client and the fake need some too; ``--gateway-cpus`` / ``--client-cpus``
 pin the gateway tree and the fake plus this client to separate cores (``sched_setaffinity``) on
-a bigger machine, which is the measurement acceptance 3 means. ``uptime``'s load is printed
-before and after: on a shared machine the figures are upper bounds of the cost.
+a bigger machine, which is the measurement acceptance 3 means. ``--cache-hits`` answers every
+call from each worker's own memory cache instead, so the fake drops out and only the client
+shares the cores with the workers. ``uptime``'s load is printed before and after: on a shared
+machine the figures are upper bounds of the cost.
 """
 
 from __future__ import annotations
@@ -146,8 +148,11 @@ async def bench(args: Any) -> dict[str, Any]:
     if args.client_cpus:
         os.sched_setaffinity(0, args.client_cpus)
     config = workdir / "strata.yaml"
+    alias = f"bedrock:{MODEL_ID}"
+    if args.cache_hits:  # every call answered from each worker's own memory cache
+        alias = f"\n    targets: [bedrock:{MODEL_ID}]\n    cache: {{ttl_s: 3600}}"
     config.write_text(
-        f"aliases:\n  default: bedrock:{MODEL_ID}\n"
+        f"aliases:\n  default: {alias}\n"
         f"bedrock:\n  region: us-east-1\n  endpoint_url: http://127.0.0.1:{fake_port}\n",
         encoding="utf-8",
     )
@@ -158,6 +163,8 @@ async def bench(args: Any) -> dict[str, Any]:
                 gateway, port = await start_gateway(workdir, config, workers, args)
                 try:
                     body = openai_body("default", False)
+                    if args.cache_hits:  # the cache answers only calls at temperature 0
+                        body = orjson.dumps({**orjson.loads(body), "temperature": 0})
                     headers = {"Authorization": f"Bearer {KEY}"}
                     call = Call.post("openai", port, "/v1/chat/completions", body, headers)
                     await run(call, args.warmup, max(args.concurrency))
@@ -265,6 +272,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="1-then-2-worker rounds")
     parser.add_argument("--gateway-cpus", type=_cpus, default=None, help="e.g. 0,1")
     parser.add_argument("--client-cpus", type=_cpus, default=None, help="fake + client, e.g. 2-5")
+    parser.add_argument(
+        "--cache-hits",
+        action="store_true",
+        help="answer every call from the response cache: the fake then costs nothing, so the "
+        "run shows how the gateway alone scales on cores it shares only with the client",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
