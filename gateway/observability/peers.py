@@ -8,8 +8,11 @@ Prometheus sees do not fall back when one worker restarts (at most a period's in
 lost with it). Breaker states merge to the worst any worker holds. Only ``/metrics`` reads the
 merged view: CloudWatch and EMF push from every worker, each its own share.
 
-``encode`` and ``merge`` are pure; ``PeerMetrics`` does the file I/O, off the event loop for the
-writes (a rename may wait on the disk).
+``encode`` and ``merge`` are pure; ``PeerMetrics`` does the file I/O. Publishing and merging run
+in threads, never on the event loop: with tenant labels a core can hold thousands of series, and
+4,000 of them took 47 ms to encode and 181 ms to merge. They read the live core through one-step
+copies (``list``/``dict`` of a dict or list is atomic under the GIL), so a series or an error class
+added meanwhile by the loop cannot break them.
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ class PeerMetrics:
     ) -> None:
         self._slot, self._core, self._breakers, self._period_s = slot, core, breakers, period_s
         self._own = slot.folder / f"metrics-{slot.index}.json"
+        # Breaker states also go on their own: the dashboard reads them without the series.
+        self._own_breakers = slot.folder / f"breakers-{slot.index}.json"
 
     async def start(self, stack: AsyncExitStack) -> None:
         self._resume()
@@ -83,13 +88,12 @@ class PeerMetrics:
         stack.push_async_callback(self._last_publish, task)
 
     def view(self) -> tuple[MetricsCore, list[tuple[str, str]]]:
-        """This worker's core and breakers merged with every other worker's last ones."""
+        """This worker's core and breakers merged with every other worker's last ones. Call it
+        from a thread (``/metrics`` does): it reads files and may take a while."""
         merged = MetricsCore(tenant_label=self._core.tenant_label)
         merge(merged, encode(self._core, []))
         states = list(self._breakers())
-        for path in sorted(self._slot.folder.glob("metrics-*.json")):
-            if path == self._own:
-                continue
+        for path in self._others("metrics"):
             try:
                 states += merge(merged, path.read_bytes())
             except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -98,7 +102,18 @@ class PeerMetrics:
         return merged, worst(states)
 
     def breaker_states(self) -> list[tuple[str, str]]:
-        return self.view()[1]
+        """Every worker's breakers, the worst state of each, from the small files only."""
+        states = list(self._breakers())
+        for path in self._others("breakers"):
+            try:
+                states += [(str(t), str(st)) for t, st in orjson.loads(path.read_bytes())]
+            except (OSError, ValueError, TypeError) as exc:
+                log.debug("skipping %s: %r", path.name, exc)
+        return worst(states)
+
+    def _others(self, kind: str) -> list[Path]:
+        mine = (self._own, self._own_breakers)
+        return [p for p in sorted(self._slot.folder.glob(f"{kind}-*.json")) if p not in mine]
 
     def _resume(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -111,11 +126,15 @@ class PeerMetrics:
             await self._publish()
 
     async def _publish(self) -> None:
-        data = encode(self._core, self._breakers())
+        breakers = list(self._breakers())
         try:
-            await asyncio.to_thread(_write, self._own, data)
+            await asyncio.to_thread(self._write_both, breakers)
         except OSError as exc:
             log.warning("worker %d: cannot publish its metrics: %r", self._slot.index, exc)
+
+    def _write_both(self, breakers: list[tuple[str, str]]) -> None:
+        _write(self._own, encode(self._core, breakers))
+        _write(self._own_breakers, orjson.dumps(breakers))
 
     async def _last_publish(self, task: asyncio.Future[None]) -> None:
         task.cancel()
@@ -145,9 +164,9 @@ def _series_doc(s: Series) -> dict[str, Any]:
         "attempts": s.attempts,
         "errors": dict(s.errors),
         "refusals": dict(s.refusals),
-        "statuses": {str(k): v for k, v in s.statuses.items()},
+        "statuses": {str(k): v for k, v in dict(s.statuses).items()},
         "cache": dict(s.cache),
-        "tokens": s.tokens,
+        "tokens": list(s.tokens),
         "cost_pusd": s.cost_pusd,
         "saved_pusd": s.saved_pusd,
         "unpriced": s.unpriced,
@@ -159,7 +178,7 @@ def _hist_doc(h: Histogram) -> dict[str, Any]:
     # An empty histogram's minimum is +inf, which JSON cannot carry: None stands for it.
     minimum = None if h.count == 0 else h.minimum
     return {
-        "counts": h.counts,
+        "counts": list(h.counts),
         "total": h.total,
         "count": h.count,
         "min": minimum,

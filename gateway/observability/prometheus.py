@@ -69,13 +69,15 @@ class CoreCollector(Collector):
             unpriced.add_metric(values, s.unpriced)
             for kind, n in zip(TOKEN_KINDS, s.tokens, strict=True):
                 tokens.add_metric([*values, kind], n)
-            for cls, n in s.errors.items():
+            # list(d.items()) copies in one step under the GIL: this runs in a thread (see
+            # routes/metrics.py) while the event loop may add a key to these counters.
+            for cls, n in list(s.errors.items()):
                 errors.add_metric([*values, cls], n)
-            for reason, n in s.refusals.items():
+            for reason, n in list(s.refusals.items()):
                 refusals.add_metric([*values, reason], n)
-            for status, n in s.statuses.items():
+            for status, n in list(s.statuses.items()):
                 responses.add_metric([*values, str(status)], n)
-            for result, n in s.cache.items():
+            for result, n in list(s.cache.items()):
                 cache.add_metric([*values, result], n)
             for key, family in hists.items():
                 h = s.hist[key]
@@ -89,7 +91,7 @@ class CoreCollector(Collector):
             "Circuit breaker: 0 closed, 1 half-open, 2 open",
             labels=["target"],
         )
-        for target, state in breaker_states:
+        for target, state in list(breaker_states):
             breaker.add_metric([target], BREAKER_VALUES.get(state, 0.0))
         yield breaker
 

@@ -109,3 +109,50 @@ def test_a_restarted_worker_carries_on_from_its_predecessors_figures(tmp_path: P
     assert sum(s.requests for _, s in merged.series()) == 65
     assert breakers == [("bedrock:m", "open")]
     assert other.breaker_states() == [("bedrock:m", "open")]  # what the dashboard shows
+
+
+def test_publishing_from_a_thread_while_the_loop_records_is_safe() -> None:
+    """Publishing and scrapes read the live core from a thread while the event loop keeps
+    recording (new series, new error classes, new statuses): they must never fail on a dict
+    changing size under them, and what they read stays consistent with the records."""
+    import sys
+    import threading
+
+    rng = random.Random(11)
+    core = MetricsCore(tenant_label=True)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def publisher() -> None:
+        while not stop.is_set():
+            try:
+                merge(MetricsCore(tenant_label=True), encode(core, []))
+                PrometheusExporter(core, list).render()
+            except BaseException as exc:  # the thread must report, not die silently
+                failures.append(exc)
+                return
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # hand the GIL over often, so the two really interleave
+    thread = threading.Thread(target=publisher)
+    thread.start()
+    try:
+        for i in range(20_000):
+            rec = _record(rng, i)
+            rec = rec.__class__(
+                **{
+                    **{f: getattr(rec, f) for f in rec.__slots__},
+                    "tenant": f"t{i % 400}",
+                    "status": 400 + i % 150,
+                    "error_class": f"e{i % 300}",
+                }
+            )
+            core.record(rec)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        sys.setswitchinterval(switch)
+    assert failures == []
+    merged = MetricsCore(tenant_label=True)
+    merge(merged, encode(core, []))
+    assert sum(s.requests for _, s in merged.series()) == 20_000
