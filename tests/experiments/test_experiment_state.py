@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,8 +216,14 @@ def test_admin_routes_need_an_admin_key(gateway: Gateway) -> None:
     db = Database(None, gateway.home)
     secret, _ = KeyAdmin(db).create("acme")
     for _ in range(200):  # live once the key poller saw it
-        if httpx.get(gateway.url + "/v1/models", headers={"Authorization": f"Bearer {secret}"}):
+        seen = httpx.get(gateway.url + "/v1/models", headers={"Authorization": f"Bearer {secret}"})
+        # Compare the status: an httpx response is truthy whatever it says, so this loop used
+        # to stop at once and the 403 below met a key not yet live (a 401, seen in CI).
+        if seen.status_code == 200:
             break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the new key never became live")
     tenant = {"Authorization": f"Bearer {secret}"}
     assert httpx.get(f"{gateway.url}/admin/experiments", headers=tenant).status_code == 403
     assert httpx.get(f"{gateway.url}/admin/experiments").status_code == 401

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,7 @@ class Gateway:
             r = httpx.get(self.url + "/v1/models", headers={"Authorization": f"Bearer {secret}"})
             if r.status_code == 200:
                 return secret
+            time.sleep(0.05)
         raise AssertionError("key never became live")
 
 
