@@ -44,7 +44,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ from bench import _figures as fig
 from bench import _procs as procs
 from bench import _timeline
 from bench._load import LOOPBACK, Samples, run, run_client, wait_ready
+from bench._saturation_report import HEAD, Measured, line, render_workers
 from bench._saturation_rows import ROWS, Row, request
 from bench._scenarios import MODEL_ID, check_answer
 from bench._stores import REDIS_URL, drop_run_stores, make_run_stores
@@ -152,14 +153,6 @@ def gc_full(gw: Gateway | None) -> list[float]:
 
 
 # -- measuring -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Measured:
-    row: str
-    variant: str
-    load: str
-    runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # seq | cN | cold
 
 
 def _summary(samples: Samples, cpu_s: float | None) -> dict[str, Any]:
@@ -291,7 +284,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     results.append(
                         await measure_row(row, variant, gateways, fake_port, cold_port, args)
                     )
-                    print(_line(results[-1], args.concurrency), flush=True)
+                    print(line(results[-1], args.concurrency), flush=True)
         report["workers"] = await measure_workers(args, workdir, fake_port, gateways, started)
         report["results"] = [vars(m) for m in results]
         report["loadavg_after"] = procs.loadavg()
@@ -370,73 +363,6 @@ async def measure_workers(
         )
     out["ratio"] = out[name]["throughput_rps"] / max(out["1 worker"]["throughput_rps"], 1e-9)
     return out
-
-
-# -- the report ----------------------------------------------------------------------------------
-
-HEAD = (
-    f"{'row':<28} {'var':<4} {'cpu seq':>7} {'cpu cN':>7} {'p50 seq':>7} {'added':>6} "
-    f"{'ttfb+':>6} {'p50 cN':>7} {'p99 cN':>7} {'p99/50':>6} {'rps cN':>6} {'gc2':>9} "
-    f"{'load':>16}"
-)
-
-
-_DIRECT: dict[str, dict[str, Any]] = {}
-
-
-def _line(m: Measured, concurrency: int) -> str:
-    if m.variant == "-":
-        _DIRECT[m.row] = m.runs
-    row = next(r for r in ROWS if r.name == m.row)
-    direct = _DIRECT.get(row.compare, {})
-    if "cold" in m.runs:
-        r = m.runs["cold"]
-        base = direct.get("cold")
-        added = r["latency_ms"]["p50"] - base["latency_ms"]["p50"] if base else math.nan
-        return (
-            f"{m.row:<28} {m.variant:<4} {r['cpu_ms_per_request']:>7.3f} {'':>7} "
-            f"{r['latency_ms']['p50']:>7.2f} {added:>6.2f} {'':>6} {'':>7} "
-            f"{r['latency_ms']['p99']:>7.2f} {'':>6} {r['throughput_rps']:>6.1f} "
-            f"{'':>9} {m.load:>16}{_problem(r)}"
-        )
-    seq, conc = m.runs["seq"], m.runs[f"c{concurrency}"]
-    dseq = direct.get("seq")
-    added = seq["latency_ms"]["p50"] - dseq["latency_ms"]["p50"] if dseq else math.nan
-    ttfb = (
-        seq["first_byte_ms"]["p50"] - dseq["first_byte_ms"]["p50"]
-        if dseq and row.stream
-        else math.nan
-    )
-    p50, p99 = conc["latency_ms"]["p50"], conc["latency_ms"]["p99"]
-    g = conc["gc_full"]
-    gc = f"{g['count']}/{g['max_ms']:.0f}ms" if m.variant != "-" else ""
-    return (
-        f"{m.row:<28} {m.variant:<4} {seq['cpu_ms_per_request']:>7.3f} "
-        f"{conc['cpu_ms_per_request']:>7.3f} {seq['latency_ms']['p50']:>7.2f} {added:>6.2f} "
-        f"{ttfb:>6.2f} {p50:>7.2f} {p99:>7.2f} {p99 / p50 if p50 else math.nan:>6.2f} "
-        f"{conc['throughput_rps']:>6.0f} {gc:>9} {m.load:>16}{_problem(seq)}{_problem(conc)}"
-    )
-
-
-def _problem(run: dict[str, Any]) -> str:
-    if run["errors"] or run["answer_problem"]:
-        return f"  PROBLEM: {run['errors']} errors {run['first_error']} {run['answer_problem']}"
-    return ""
-
-
-def render_workers(w: dict[str, Any]) -> str:
-    if "skipped" in w:
-        return f"workers row: skipped ({w['skipped']})"
-    lines = []
-    for label, r in w.items():
-        if label == "ratio":
-            continue
-        lines.append(
-            f"{label:<12} rps {r['throughput_rps']:>6.0f}  cpu {r['cpu_ms_per_request']:.3f} "
-            f"ms/req  p50 {r['latency_ms']['p50']:.2f}  p99 {r['latency_ms']['p99']:.2f}"
-        )
-    lines.append(f"throughput ratio: {w['ratio']:.2f}x")
-    return "\n".join(lines)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
