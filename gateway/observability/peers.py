@@ -22,7 +22,7 @@ import contextlib
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,14 +31,13 @@ from typing import Any
 import orjson
 
 from gateway.observability.metrics import Histogram, Labels, MetricsCore, Series
+from gateway.observability.prometheus import BreakerStates
 
 log = logging.getLogger("strata.observability.peers")
 
 PERIOD_S = 1.0
 # A breaker's state, worst last: merged views show the worst state any worker holds.
 _SEVERITY = ("closed", "half_open", "open")
-
-Breakers = Callable[[], Iterable[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -50,14 +49,20 @@ class WorkerSlot:
 
 
 def encode(core: MetricsCore, breakers: Iterable[tuple[str, str]]) -> bytes:
-    series = [[list(labels), _series_doc(s)] for labels, s in core.series()]
-    doc = {"series": series, "overflowed": core.overflowed, "breakers": list(breakers)}
-    return orjson.dumps(doc)
+    return orjson.dumps(_snapshot(core, breakers))
 
 
 def merge(core: MetricsCore, data: bytes) -> list[tuple[str, str]]:
     """Add a published core into ``core``; returns the breaker states it held."""
-    doc = orjson.loads(data)
+    return _merge_doc(core, orjson.loads(data))
+
+
+def _snapshot(core: MetricsCore, breakers: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    series = [[list(labels), _series_doc(s)] for labels, s in core.series()]  # series(): a copy
+    return {"series": series, "overflowed": core.overflowed, "breakers": list(breakers)}
+
+
+def _merge_doc(core: MetricsCore, doc: dict[str, Any]) -> list[tuple[str, str]]:
     for labels, fields in doc["series"]:
         _add(core.series_for(_labels(labels)), fields)
     core.overflowed += int(doc["overflowed"])
@@ -75,7 +80,11 @@ def worst(states: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 
 class PeerMetrics:
     def __init__(
-        self, slot: WorkerSlot, core: MetricsCore, breakers: Breakers, period_s: float = PERIOD_S
+        self,
+        slot: WorkerSlot,
+        core: MetricsCore,
+        breakers: BreakerStates,
+        period_s: float = PERIOD_S,
     ) -> None:
         self._slot, self._core, self._breakers, self._period_s = slot, core, breakers, period_s
         self._own = slot.folder / f"metrics-{slot.index}.json"
@@ -91,7 +100,7 @@ class PeerMetrics:
         """This worker's core and breakers merged with every other worker's last ones. Call it
         from a thread (``/metrics`` does): it reads files and may take a while."""
         merged = MetricsCore(tenant_label=self._core.tenant_label)
-        merge(merged, encode(self._core, []))
+        _merge_doc(merged, _snapshot(self._core, []))  # its own figures: no JSON round trip
         states = list(self._breakers())
         for path in self._others("metrics"):
             try:
