@@ -25,14 +25,20 @@ print(json.dumps(seen))
 """
 
 
-def test_the_probe_overwrites_one_file_and_it_stays_valid_json(tmp_path: Path) -> None:
-    path = tmp_path / "gc.json"
+def _run_with_probe(child: str, path: Path) -> str:
+    """Run ``child`` in a fresh interpreter with the probe loaded, writing to ``path``; its
+    standard output."""
     env = {**os.environ, "PYTHONPATH": str(PROBE), "STRATA_BENCH_GC_FILE": str(path)}
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", child], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    seen = orjson.loads(done.stdout)
+    return done.stdout
+
+
+def test_the_probe_overwrites_one_file_and_it_stays_valid_json(tmp_path: Path) -> None:
+    path = tmp_path / "gc.json"
+    seen = orjson.loads(_run_with_probe(_CHILD, path))
     inodes = {ino for ino, _ in seen}
     assert len(inodes) == 1  # never replaced
     sizes = [size for _, size in seen]
@@ -60,12 +66,7 @@ def test_the_probe_never_walks_the_frozen_heap_after_a_collection(tmp_path: Path
     """``gc.get_freeze_count()`` walks the whole permanent generation: ~14 ms for the gateway's
     frozen start-up heap, on its event loop, after every full collection the probe timed."""
     path = tmp_path / "gc.json"
-    env = {**os.environ, "PYTHONPATH": str(PROBE), "STRATA_BENCH_GC_FILE": str(path)}
-    done = subprocess.run(
-        [sys.executable, "-c", _WALK_CHILD], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    called = orjson.loads(done.stdout)
+    called = orjson.loads(_run_with_probe(_WALK_CHILD, path))
     assert "pwrite" in called  # the probe ran and wrote its file
     assert "get_freeze_count" not in called
     assert orjson.loads(path.read_bytes())["full_ms"]

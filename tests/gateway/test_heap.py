@@ -28,20 +28,21 @@ print("heavy modules:", sorted(m for m in ("torch", "transformers", "peft") if m
 """
 
 
-def _figures(out: str) -> dict[str, str]:
-    return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+def _probe(script: str, arg: Path, home: Path, timeout_s: float) -> dict[str, str]:
+    """Run a probe script in a fresh interpreter; the ``name: value`` lines it printed."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(arg)],
+        env=clean_env(home),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return dict(line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line)
 
 
 def test_the_startup_heap_is_frozen_while_serving_and_thawed_at_shutdown(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, str(tmp_path / "strata.yaml")],
-        env=clean_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    figures = _figures(proc.stdout)
+    figures = _probe(PROBE, tmp_path / "strata.yaml", tmp_path, timeout_s=120)
     assert figures["frozen before start"] == "0"
     frozen = int(figures["frozen while serving"])
     # Most of the heap is out of the collector's generations: what it still walks is small.
@@ -81,15 +82,7 @@ def test_a_model_loaded_after_start_up_is_frozen_too(tmp_path: Path) -> None:
     """The built-in model loads on its first call, after the start-up freeze: torch,
     transformers and the model stayed in the generations, and each full collection walked them
     (165-180 ms measured in a running gateway)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", LOCAL_PROBE, str(tmp_path)],
-        env=clean_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    figures = _figures(proc.stdout)
+    figures = _probe(LOCAL_PROBE, tmp_path, tmp_path, timeout_s=300)
     assert figures["heavy modules"] == "['torch', 'transformers']"
     frozen = int(figures["frozen while serving"])
     assert int(figures["tracked while serving"]) < frozen / 20, figures

@@ -3,6 +3,7 @@ restarts a worker that died."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -108,6 +109,38 @@ def _ledger(home: Path) -> dict[str, int]:
         db.close()
 
 
+@contextlib.contextmanager
+def _two_workers(
+    tmp_path: Path, redis_prefix: str, **env: str
+) -> Iterator[tuple[GatewayProcess, Path]]:
+    """A started two-worker gateway over the wire fake, sharing Redis and ``home``'s SQLite;
+    records stay in each worker's write-ahead segment for a minute, so which worker served a
+    call shows there. Killed on the way out if the test did not stop it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    with BedrockWireServer() as wire:
+        config = write_config(tmp_path / "strata.yaml", wire.endpoint_url)
+        base = {
+            "STRATA_WORKERS": "2",
+            "STRATA_REDIS_URL": REDIS_URL,
+            "STRATA_REDIS_PREFIX": redis_prefix,
+            "STRATA_LEDGER_FLUSH_INTERVAL_S": "60",
+        }
+        gateway = GatewayProcess(home, config, {**base, **env})
+        gateway.start()
+        try:
+            assert gateway.proc is not None
+            yield gateway, home
+        finally:
+            gateway.kill()
+
+
+def _serving(home: Path) -> set[int]:
+    """Pids of the workers whose write-ahead segment holds records not yet written."""
+    wal = (home / "ledger-wal").rglob("*.jsonl")
+    return {int(p.parent.name.split("-")[0]) for p in wal if p.stat().st_size}
+
+
 def test_a_dead_worker_is_restarted_and_its_ledger_segment_replayed(
     tmp_path: Path, redis_prefix: str
 ) -> None:
@@ -115,40 +148,23 @@ def test_a_dead_worker_is_restarted_and_its_ledger_segment_replayed(
     segment (a flush interval of a minute): the supervisor restarts it, the new worker
     replays the dead one's segment, and after a drain the SQLite ledger both workers shared
     holds every answered call once."""
-    home = tmp_path / "home"
-    home.mkdir()
-    with BedrockWireServer() as wire:
-        config = write_config(tmp_path / "strata.yaml", wire.endpoint_url)
-        env = {
-            "STRATA_WORKERS": "2",
-            "STRATA_REDIS_URL": REDIS_URL,
-            "STRATA_REDIS_PREFIX": redis_prefix,
-            "STRATA_LOG_LEVEL": "INFO",
-            "STRATA_LEDGER_FLUSH_INTERVAL_S": "60",
-        }
-        gateway = GatewayProcess(home, config, env)
-        gateway.start()
-        try:
-            assert gateway.proc is not None
-            first = _workers(gateway.proc.pid)
-            assert len(first) == 2
-            answered = [_post(gateway) for _ in range(20)]
-            wal = (home / "ledger-wal").rglob("*.jsonl")
-            holding = {int(p.parent.name.split("-")[0]) for p in wal if p.stat().st_size}
-            # One write-ahead folder per worker, both holding records not yet written.
-            assert holding == set(first)
-            os.kill(first[0], signal.SIGKILL)
-            deadline = time.monotonic() + 90
-            while len(now := _workers(gateway.proc.pid)) < 2 or first[0] in now:
-                assert time.monotonic() < deadline, "the worker was not restarted"
-                time.sleep(0.1)
-            assert first[1] in now  # the other one went on serving
-            gateway.wait_ready()
-            answered += [_post(gateway) for _ in range(20)]
-            gateway.proc.send_signal(signal.SIGTERM)
-            assert gateway.proc.wait(timeout=90) == 0
-        finally:
-            gateway.kill()
+    with _two_workers(tmp_path, redis_prefix, STRATA_LOG_LEVEL="INFO") as (gateway, home):
+        assert gateway.proc is not None
+        first = _workers(gateway.proc.pid)
+        assert len(first) == 2
+        answered = [_post(gateway) for _ in range(20)]
+        # One write-ahead folder per worker, both holding records not yet written.
+        assert _serving(home) == set(first)
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while len(now := _workers(gateway.proc.pid)) < 2 or first[0] in now:
+            assert time.monotonic() < deadline, "the worker was not restarted"
+            time.sleep(0.1)
+        assert first[1] in now  # the other one went on serving
+        gateway.wait_ready()
+        answered += [_post(gateway) for _ in range(20)]
+        gateway.proc.send_signal(signal.SIGTERM)
+        assert gateway.proc.wait(timeout=90) == 0
     log = (tmp_path / f"gateway-{gateway.port}.log").read_text()
     assert re.search(r"supervisor: worker \d was killed by SIGKILL after .* restarting it", log)
     assert _ledger(home) == dict.fromkeys(answered, 1)
@@ -194,30 +210,13 @@ def _scraped_requests(gateway: GatewayProcess) -> float:
 
 def test_metrics_answer_for_every_worker(tmp_path: Path, redis_prefix: str) -> None:
     """A scrape reaches one of the workers; before, it counted only that worker's calls."""
-    home = tmp_path / "home"
-    home.mkdir()
-    with BedrockWireServer() as wire:
-        config = write_config(tmp_path / "strata.yaml", wire.endpoint_url)
-        env = {
-            "STRATA_WORKERS": "2",
-            "STRATA_REDIS_URL": REDIS_URL,
-            "STRATA_REDIS_PREFIX": redis_prefix,
-            # Records stay in each worker's write-ahead segment: which workers served shows.
-            "STRATA_LEDGER_FLUSH_INTERVAL_S": "60",
-        }
-        gateway = GatewayProcess(home, config, env)
-        gateway.start()
-        try:
-            assert gateway.proc is not None
-            workers = _workers(gateway.proc.pid)
-            answered = [_post(gateway) for _ in range(40)]
-            wal = (home / "ledger-wal").rglob("*.jsonl")
-            served_by = {int(p.parent.name.split("-")[0]) for p in wal if p.stat().st_size}
-            assert served_by == set(workers)  # both workers served some of the calls
-            time.sleep(2.5)  # over two publication periods
-            assert [_scraped_requests(gateway) for _ in range(10)] == [40.0] * 10
-            gateway.proc.send_signal(signal.SIGTERM)
-            assert gateway.proc.wait(timeout=90) == 0
-        finally:
-            gateway.kill()
+    with _two_workers(tmp_path, redis_prefix) as (gateway, home):
+        assert gateway.proc is not None
+        workers = _workers(gateway.proc.pid)
+        answered = [_post(gateway) for _ in range(40)]
+        assert _serving(home) == set(workers)  # both workers served some of the calls
+        time.sleep(2.5)  # over two publication periods
+        assert [_scraped_requests(gateway) for _ in range(10)] == [40.0] * 10
+        gateway.proc.send_signal(signal.SIGTERM)
+        assert gateway.proc.wait(timeout=90) == 0
     assert _ledger(home) == dict.fromkeys(answered, 1)
